@@ -1,0 +1,60 @@
+# segmart — `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed
+export SEGMART_HOME ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+SCALE ?= 0.1
+SEED ?= 42
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo dev test test-fast lint fix bench lock clean docs
+
+help:
+	@echo "make demo   generate demo data, run the whole pipeline, print where the marts are"
+	@echo "make test   run the test suite"
+	@echo "make dev    Dagster UI on http://127.0.0.1:3000"
+	@echo "make lint | fix | bench | lock | clean"
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/segmart demo --scale $(SCALE) --seed $(SEED)
+
+dev: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipelines tests benchmarks
+	$(BIN)/ruff format --check pipelines tests benchmarks
+
+fix: $(STAMP)
+	$(BIN)/ruff check --fix pipelines tests benchmarks
+	$(BIN)/ruff format pipelines tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==0.13.8
+	$(UV) pip compile requirements.in --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache

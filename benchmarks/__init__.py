@@ -1,0 +1,1 @@
+"""Benchmark harness: the pipeline against a DuckDB floor and pandas (see README.md)."""

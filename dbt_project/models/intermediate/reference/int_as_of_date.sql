@@ -1,0 +1,31 @@
+{#- The snapshot date of segment metrics (recency, trailing revenue, trends): var
+    `as_of_date` when set, else the latest business date found in the data (orders, closed
+    deals, leads, events), so historical exports score as of their own end. -#}
+
+with
+
+candidates as (
+
+    select max(cast(ordered_at as date)) as business_date from {{ ref('stg_crm__orders') }}
+    union all
+    select max(cast(coalesce(closed_at, created_at) as date)) from {{ ref('stg_crm__opportunities') }}
+    union all
+    select max(cast(created_at as date)) from {{ ref('stg_crm__leads') }}
+    union all
+    select max(cast(event_at as date)) from {{ ref('stg_web__events') }}
+
+),
+
+final as (
+
+    select
+        {% if var('as_of_date', none) -%}
+        cast('{{ var("as_of_date") }}' as date)
+        {%- else -%}
+        coalesce(max(business_date), current_date)
+        {%- endif %} as as_of_date
+    from candidates
+
+)
+
+select * from final

@@ -1,0 +1,88 @@
+{#- Web events with the raw traffic source each hit carries, before channel grouping:
+    UTM tags first; else a click id (seed channel_click_ids, lowest priority wins); else an
+    external referrer (medium '(referral)'); else direct. Internal navigation (referrer on the
+    site's own host) carries no traffic source. -#}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_web__events') }}
+
+),
+
+click_id_seed as (
+
+    select * from {{ ref('channel_click_ids') }}
+
+),
+
+click_ids as (
+
+    {%- set click_columns = ['gclid', 'msclkid', 'fbclid', 'ttclid', 'li_fat_id'] %}
+    {% for column in click_columns %}
+    select event_id, '{{ column }}' as click_id
+    from events
+    where {{ column }} is not null
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+first_click_id as (
+
+    select
+        click_ids.event_id,
+        click_id_seed.click_id,
+        click_id_seed.source,
+        click_id_seed.medium,
+        row_number() over (partition by click_ids.event_id order by click_id_seed.priority) as match_rank
+    from click_ids
+    inner join click_id_seed
+        on click_ids.click_id = click_id_seed.click_id
+
+),
+
+sourced as (
+
+    select
+        events.*,
+        first_click_id.click_id as click_id_type,
+        events.utm_source is not null or events.utm_medium is not null as has_utm,
+        events.referrer_host is not null
+            and events.referrer_host <> coalesce(events.page_host, '') as has_external_referrer,
+        first_click_id.source as click_source,
+        first_click_id.medium as click_medium
+    from events
+    left join first_click_id
+        on events.event_id = first_click_id.event_id
+        and first_click_id.match_rank = 1
+
+),
+
+final as (
+
+    select
+        *,
+        has_utm or click_id_type is not null or has_external_referrer as has_traffic_source,
+        case
+            when has_utm then coalesce(utm_source, click_source, '(not set)')
+            when click_id_type is not null then click_source
+            when has_external_referrer then referrer_host
+            else '(direct)'
+        end as traffic_source_raw,
+        case
+            when has_utm then coalesce(utm_medium, click_medium, '(not set)')
+            when click_id_type is not null then click_medium
+            when has_external_referrer then '(referral)'
+            else '(none)'
+        end as traffic_medium_raw,
+        case
+            when has_utm or click_id_type is not null then coalesce(utm_campaign, '(not set)')
+            else '(not set)'
+        end as traffic_campaign_raw
+    from sourced
+
+)
+
+select * from final

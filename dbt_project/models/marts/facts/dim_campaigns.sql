@@ -1,0 +1,40 @@
+{#- One row per ad campaign (platform, campaign id) seen in the spend reports, with the
+    campaign key that spend, sessions and attribution share: the lower-cased campaign name
+    (utm_campaign is lower-cased in staging), or the campaign id when the name is missing. -#}
+
+with
+
+spend as (
+
+    select * from {{ ref('stg_ads__ad_spend_daily') }}
+
+),
+
+campaigns as (
+
+    select
+        platform,
+        campaign_id,
+        {{ segmart.arg_max('campaign_name', 'spend_date') }} as campaign_name,
+        min(spend_date) as first_spend_date,
+        max(spend_date) as last_spend_date
+    from spend
+    group by platform, campaign_id
+
+),
+
+final as (
+
+    select
+        platform || '|' || campaign_id as campaign_key,
+        platform,
+        campaign_id,
+        campaign_name,
+        lower(coalesce(campaign_name, campaign_id)) as campaign,
+        first_spend_date,
+        last_spend_date
+    from campaigns
+
+)
+
+select * from final

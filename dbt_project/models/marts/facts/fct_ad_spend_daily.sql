@@ -1,0 +1,41 @@
+{#- Daily ad spend per platform, ad account and campaign: spend in the original currency
+    and in the reporting currency (FX of the spend date), impressions, clicks, the channel of
+    the platform / campaign and the shared campaign key. Platform-reported conversions are
+    kept for reference only; no revenue KPI reads them. -#}
+
+with
+
+spend as (
+
+    select * from {{ ref('int_ad_spend_converted') }}
+
+),
+
+final as (
+
+    select
+        spend.platform || '|' || coalesce(spend.ad_account_id, '-') || '|' || spend.campaign_id
+            || '|' || cast(spend.spend_date as {{ dbt.type_string() }}) as ad_spend_key,
+        spend.spend_date,
+        {{ segmart.month_start('spend.spend_date') }} as spend_month,
+        spend.platform,
+        spend.ad_account_id,
+        spend.campaign_id,
+        spend.campaign_name,
+        spend.campaign,
+        spend.source,
+        spend.medium,
+        spend.channel_group as channel,
+        spend.impressions,
+        spend.clicks,
+        spend.currency_code,
+        spend.spend as spend_original,
+        spend.fx_rate,
+        spend.spend_rc as spend,
+        spend.platform_conversions,
+        spend.platform_conversion_value
+    from spend
+
+)
+
+select * from final

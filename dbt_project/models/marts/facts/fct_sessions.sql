@@ -1,0 +1,51 @@
+{#- Web sessions (from int_sessions) with their date, month, channel and normalised campaign
+    key; purchase revenue is the web analytics' own (reporting currency), for conversion
+    rates only — revenue KPIs use fct_orders. -#}
+
+with
+
+sessions as (
+
+    select * from {{ ref('int_sessions') }}
+
+),
+
+touchpoints as (
+
+    select session_id, account_id, campaign from {{ ref('fct_touchpoints') }}
+
+),
+
+final as (
+
+    select
+        sessions.session_id,
+        sessions.person_key,
+        touchpoints.account_id,
+        sessions.user_pseudo_id,
+        sessions.started_at,
+        sessions.ended_at,
+        cast(sessions.started_at as date) as session_date,
+        {{ segmart.month_start('sessions.started_at') }} as session_month,
+        cast(sessions.duration_seconds as double) as duration_seconds,
+        sessions.landing_page,
+        sessions.landing_page_topic,
+        sessions.source,
+        sessions.medium,
+        touchpoints.campaign,
+        sessions.channel_group as channel,
+        sessions.device_category,
+        sessions.country_code,
+        cast(sessions.events as bigint) as events,
+        cast(sessions.pageviews as bigint) as pageviews,
+        sessions.has_purchase,
+        sessions.purchase_revenue,
+        cast(sessions.transactions as bigint) as transactions,
+        sessions.is_first_visit
+    from sessions
+    left join touchpoints
+        on sessions.session_id = touchpoints.session_id
+
+)
+
+select * from final

@@ -1,0 +1,1 @@
+"""segmart: ELT pipeline for marketing data (Dagster + dbt + DuckDB + Great Expectations)."""

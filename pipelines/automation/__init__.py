@@ -1,0 +1,1 @@
+"""Schedules, sensors and alerts: how segmart runs unattended."""

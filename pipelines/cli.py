@@ -1,0 +1,181 @@
+"""The ``segmart`` command line: generate demo data, run the pipeline, inspect mappings, publish."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pipelines.settings import home_paths
+
+DAGSTER_YAML = """\
+# Written by segmart for the embedded default: local SQLite storage, one writer at a time
+# on the DuckDB warehouse. See docs/dagster.postgres.yaml for the production shape.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def _use_home(home: str | None) -> Path:
+    """Resolve the home, export it for Dagster and dbt, and prepare the Dagster instance dir."""
+    paths = home_paths(home).ensure()
+    os.environ["SEGMART_HOME"] = str(paths.root)
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.root / "dagster_home")))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return paths.root
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """segmart: segment tables and KPI marts from your CRM, web and ad-spend exports."""
+
+
+@main.command()
+@click.option(
+    "--scale", type=float, default=0.1, show_default=True, help="1 ≈ 100k orders, 1M events."
+)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Landing folder to write (default: {home}/landing/demo).",
+)
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+def generate(scale: float, seed: int, out: str | None, home: str | None) -> None:
+    """Write a deterministic demo dataset in real vendor export shapes."""
+    from pipelines.generate import generate as run_generate
+
+    target = Path(out) if out else home_paths(home).landing / "demo"
+    report = _with_progress("Generating demo data", lambda p: run_generate(target, scale, seed, p))
+    click.echo(f"Wrote {report} to {target}")
+
+
+@main.command()
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+@click.option("--no-checks", is_flag=True, help="Skip the Great Expectations checks (benchmarks).")
+def run(home: str | None, no_checks: bool) -> None:
+    """Run the whole pipeline once: ingest → checks → dbt → checks → publish."""
+    root = _use_home(home)
+    ok = _run_pipeline(skip_checks=no_checks)
+    _print_summary(root)
+    if not ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+@click.option("--scale", type=float, default=0.1, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+def demo(home: str | None, scale: float, seed: int) -> None:
+    """Generate the demo dataset (once per scale and seed) and run the whole pipeline on it."""
+    from pipelines.generate import generate as run_generate
+
+    root = _use_home(home)
+    target = home_paths(root).landing / f"demo_s{scale:g}_seed{seed}"
+    if not (target / "_expected.json").exists():
+        _with_progress("Generating demo data", lambda p: run_generate(target, scale, seed, p))
+    ok = _run_pipeline(skip_checks=False)
+    _print_summary(root)
+    if not ok:
+        sys.exit(1)
+
+
+@main.group()
+def mappings() -> None:
+    """Inspect vendor mappings."""
+
+
+@mappings.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+def mappings_check(file: str, home: str | None) -> None:
+    """Tell which mapping matches FILE and what would be rejected, without loading it."""
+    from pipelines.ingest import check_file
+
+    result = check_file(Path(file), home=home)
+    click.echo(str(result))
+    if not getattr(result, "ok", True):
+        sys.exit(2)
+
+
+@main.command()
+@click.option("--to", "target", type=click.Choice(["postgres"]), required=True)
+@click.option(
+    "--dsn", envvar="SEGMART_PG_DSN", required=True, help="PostgreSQL DSN (env SEGMART_PG_DSN)."
+)
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+def publish(target: str, dsn: str, home: str | None) -> None:
+    """Publish the serving marts to another target (PostgreSQL) in one transaction."""
+    from pipelines.serving.postgres import publish_postgres
+
+    root = _use_home(home)
+    report = publish_postgres(root, dsn)
+    click.echo(str(report))
+
+
+@main.command()
+@click.option("--email", required=True, help="The person's e-mail address (never logged).")
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+@click.option(
+    "--rebuild/--no-rebuild",
+    default=True,
+    show_default=True,
+    help="Re-run the pipeline afterwards so the marts no longer hold the person.",
+)
+def forget(email: str, home: str | None, rebuild: bool) -> None:
+    """Erase a person by e-mail from raw and quarantine (keyed hash logged), then rebuild."""
+    from pipelines.privacy.forget import forget as erase
+
+    root = _use_home(home)
+    report = erase(root, email)
+    click.echo(str(report))
+    if rebuild and not _run_pipeline(skip_checks=False):
+        sys.exit(1)
+
+
+def _with_progress(label: str, work):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task(label, total=None)
+
+        def progress(done: float | None = None, total: float | None = None, note: str = "") -> None:
+            bar.update(task, completed=done, total=total, description=f"{label} {note}".strip())
+
+        return work(progress)
+
+
+def _run_pipeline(skip_checks: bool) -> bool:
+    """Execute the full job in process against the instance in DAGSTER_HOME (run history kept)."""
+    import dagster as dg
+
+    from pipelines.automation.jobs import FULL_REFRESH_JOB_NAME, NO_CHECKS_JOB_NAME
+    from pipelines.definitions import defs
+
+    job = defs().resolve_job_def(NO_CHECKS_JOB_NAME if skip_checks else FULL_REFRESH_JOB_NAME)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        click.secho(f"Run {result.run_id} failed at: {', '.join(failed) or 'a check'}", fg="red")
+        click.echo("Details: `make dev` and open the run, or see {home}/state/alerts.log.")
+    return result.success
+
+
+def _print_summary(root: Path) -> None:
+    from pipelines.reporting.summary import summarise
+
+    click.echo(summarise(root))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

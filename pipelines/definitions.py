@@ -1,0 +1,39 @@
+"""The one code location: every domain's definitions merged, built lazily."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    from pipelines.automation.alerts import alert_on_run_failure
+    from pipelines.automation.jobs import full_refresh_job, no_checks_job
+    from pipelines.automation.schedules import daily_refresh_schedule
+    from pipelines.ingest.assets import build_landing_sensor, ingest_assets
+    from pipelines.quality import mart_checks, raw_checks
+    from pipelines.reporting.report import build_report_asset
+    from pipelines.resources import SegmartHome
+    from pipelines.serving.assets import SERVING_KEY, build_serving_asset
+    from pipelines.transform.dbt_assets import build_dbt_assets
+    from pipelines.transform.marts import mart_asset_keys
+    from pipelines.transform.project import dbt_cli_resource
+
+    dbt_assets = build_dbt_assets()
+    marts = mart_asset_keys(dbt_assets)
+    home = dg.EnvVar("SEGMART_HOME") if os.environ.get("SEGMART_HOME") else "data"
+    return dg.Definitions(
+        assets=[
+            *ingest_assets,
+            dbt_assets,
+            build_serving_asset(marts),
+            build_report_asset(SERVING_KEY),
+        ],
+        asset_checks=[*raw_checks, *mart_checks([key.path[-1] for key in marts])],
+        jobs=[full_refresh_job, no_checks_job],
+        schedules=[daily_refresh_schedule],
+        sensors=[build_landing_sensor(full_refresh_job), alert_on_run_failure],
+        resources={"segmart": SegmartHome(home=home), "dbt": dbt_cli_resource()},
+    )

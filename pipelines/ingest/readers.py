@@ -1,0 +1,630 @@
+"""Streaming readers: any landing file → chunks of string columns with source row numbers.
+
+Every reader yields :class:`SourceChunk` objects holding at most ``chunk_rows`` rows as a
+``pyarrow.Table`` of *string* columns named after the file's header, plus the 1-based data
+row number of each row (header excluded). Typing happens later, in SQL (see ``transform``),
+so a reader never guesses types; it only finds the table inside the file:
+
+* format by magic bytes (gzip, zip/XLSX, Parquet) or content (JSON lines vs delimited text);
+* text encoding from the BOM, else strict UTF-8, else charset detection (Latin-1, cp1252, ...);
+* the delimiter by parsing a sample with each candidate and keeping the most consistent one;
+* title / date-range lines and ``#`` comment preambles above the header;
+* footer rows (``Total: Campaigns``, ``Grand total``), ``No data available.``, blank rows and
+  further ``#``-separated tables, which are skipped and *counted* (never silently dropped);
+* rows with more cells than the header, or unparsable JSON lines, as malformed rows that the
+  loader sends to quarantine.
+
+Memory is bounded by the chunk size: nothing holds a whole file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW_COLUMN = "__row"  # reserved column carrying the 1-based source row number
+RESERVED = {ROW_COLUMN, "src", "_source_row"}  # names the SQL stage uses itself
+DEFAULT_CHUNK_ROWS = 50_000
+SAMPLE_BYTES = 256 * 1024
+HEADER_SCAN_ROWS = 60
+DELIMITERS = (",", ";", "\t", "|")
+DEFAULT_FOOTERS = (
+    r"^(grand\s+)?totals?(\s*:.*)?$",
+    r"^no data available\.?$",
+)
+# A gzip file may expand to GZIP_MAX_RATIO x its size, and always to GZIP_MIN_ALLOWANCE bytes:
+# real exports compress 5-20x; a bomb (gigabytes of one byte) compresses ~1000x.
+GZIP_MAX_RATIO = 200
+GZIP_MIN_ALLOWANCE = 256 * 1024 * 1024
+csv.field_size_limit(256 * 1024 * 1024)
+
+
+class ReadError(Exception):
+    """The file cannot be read as a table (its reason goes into ``rejected/*.reason.txt``)."""
+
+
+class EmptyFile(ReadError):
+    """The file holds no bytes (or only whitespace): nothing to load, nothing wrong."""
+
+
+@dataclass
+class ReaderOptions:
+    """How to read a file; ``None`` means detect. Mappings set these under ``reader:``."""
+
+    format: str | None = None  # csv | jsonl | parquet | xlsx
+    encoding: str | None = None
+    delimiter: str | None = None
+    skip_rows: int | None = None  # rows above the header (title lines); None = detect
+    comment_prefix: str | None = "#"
+    footer_patterns: tuple[str, ...] = DEFAULT_FOOTERS
+    summary_if_empty: tuple[str, ...] = ()  # a row with all these cells empty is a summary
+    sheet: str | None = None
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    @classmethod
+    def from_dict(cls, spec: dict | None) -> ReaderOptions:
+        spec = dict(spec or {})
+        footers = spec.pop("footer_patterns", None)
+        if "summary_if_empty" in spec:
+            spec["summary_if_empty"] = tuple(spec["summary_if_empty"])
+        unknown = set(spec) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown reader options: {', '.join(sorted(unknown))}")
+        opts = cls(**spec)
+        if footers is not None:
+            opts.footer_patterns = tuple(footers) + DEFAULT_FOOTERS
+        return opts
+
+
+@dataclass
+class SourceChunk:
+    table: pa.Table  # string columns (header names) + ROW_COLUMN (int64)
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # row, reason, record
+
+
+@dataclass
+class FileInfo:
+    format: str
+    compression: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    header_row: int | None = None  # 1-based physical row of the header (text formats)
+    header: list[str] = field(default_factory=list)
+    preamble: list[str] = field(default_factory=list)  # text of rows above the header
+    skipped: Counter = field(default_factory=Counter)  # reason → rows
+
+    def describe(self) -> str:
+        parts = [self.format]
+        if self.compression:
+            parts.append(self.compression)
+        if self.encoding:
+            parts.append(self.encoding)
+        if self.delimiter:
+            parts.append(f"delimiter {self.delimiter!r}")
+        if self.header_row and self.header_row > 1:
+            parts.append(f"header on row {self.header_row}")
+        return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------- detection
+
+
+def _open_binary(path: Path) -> tuple[IO[bytes], str | None]:
+    raw = path.open("rb")
+    if raw.read(2) == b"\x1f\x8b":
+        raw.close()
+        limit = max(GZIP_MIN_ALLOWANCE, GZIP_MAX_RATIO * path.stat().st_size)
+        return io.BufferedReader(_Bounded(gzip.open(path, "rb"), limit)), "gzip"
+    raw.seek(0)
+    return raw, None
+
+
+class _Bounded(io.RawIOBase):
+    """A decompressed stream that refuses to expand past ``limit`` bytes (gzip bombs)."""
+
+    def __init__(self, inner: IO[bytes], limit: int):
+        self.inner, self.limit, self.total = inner, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            n = self.inner.readinto(buffer)
+        except (OSError, EOFError) as exc:  # truncated or corrupt gzip data
+            raise ReadError(f"cannot decompress: {exc}") from exc
+        self.total += n
+        if self.total > self.limit:
+            raise ReadError(
+                f"gzip expands past {self.limit:,} bytes ({GZIP_MAX_RATIO}x the compressed "
+                "size): refused as a possible decompression bomb; decompress it yourself "
+                "if it is genuine"
+            )
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+def detect_format(path: Path) -> tuple[str, str | None]:
+    """(format, compression) from magic bytes and content, not from the (untrusted) name."""
+    stream, compression = _open_binary(path)
+    with stream:
+        try:
+            head = stream.read(SAMPLE_BYTES)
+        except (OSError, EOFError) as exc:
+            raise ReadError(f"cannot decompress: {exc}") from exc
+    if head.startswith(b"PAR1"):
+        return "parquet", compression
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx", compression
+    if not head.strip():
+        raise EmptyFile("file is empty")
+    text = _decode_sample(head, detect_encoding(head))
+    if text.lstrip().startswith("{"):
+        return "jsonl", compression
+    if text.lstrip().startswith("[") and text.rstrip().endswith(("]", "}", ",")):
+        raise ReadError("a JSON array document: export newline-delimited JSON (one object a line)")
+    return "csv", compression
+
+
+def detect_encoding(sample: bytes) -> str:
+    """Encoding of a byte sample: BOM, else UTF-8 if valid, else charset detection."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if sample[:200].count(b"\x00") > 40:  # UTF-16 without BOM
+        return "utf-16-le" if sample[1:2] == b"\x00" else "utf-16-be"
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"  # a multi-byte character cut by the sample boundary
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    if best is None or best.encoding in ("ascii", "utf_8"):
+        return "cp1252"
+    return best.encoding
+
+
+def _decode_sample(sample: bytes, encoding: str) -> str:
+    return sample.decode(encoding, errors="ignore")
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The candidate delimiter that splits the sample lines into the most consistent rows."""
+    best, best_score = ",", (-1.0, 0)
+    for delim in DELIMITERS:
+        try:
+            rows = list(csv.reader(lines, delimiter=delim))
+        except csv.Error:
+            continue
+        widths = [len(r) for r in rows if len(r) > 1]
+        if not widths:
+            continue
+        mode, freq = Counter(widths).most_common(1)[0]
+        score = (freq / max(len(rows), 1), mode)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def find_header(rows: list[list[str]]) -> int:
+    """Index of the header among the first rows: the first row about as wide as the table."""
+    counts = [sum(1 for c in r if c.strip()) for r in rows]
+    if not counts:
+        return 0
+    widest = max(counts)
+    if widest <= 1:
+        return next((i for i, c in enumerate(counts) if c), 0)
+    threshold = max(2, int(widest * 0.6))
+    return next(i for i, c in enumerate(counts) if c >= threshold)
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+class SourceFile:
+    """A landing file opened for streaming: ``info.header`` is known right after opening."""
+
+    def __init__(self, path: Path, options: ReaderOptions | None = None):
+        self.path = Path(path)
+        self.options = options or ReaderOptions()
+        fmt, compression = detect_format(self.path)
+        if self.options.format:
+            fmt = self.options.format
+        self.info = FileInfo(format=fmt, compression=compression)
+        self._iter: Iterator[SourceChunk] = self._make_iterator()
+        # Prime the first chunk: header detection (and JSON keys) happen while reading it.
+        self._first: SourceChunk | None = next(self._iter, None)
+
+    def _make_iterator(self) -> Iterator[SourceChunk]:
+        fmt = self.info.format
+        if fmt == "csv":
+            return self._row_chunks(self._csv_rows())
+        if fmt == "xlsx":
+            return self._row_chunks(self._xlsx_rows())
+        if fmt == "jsonl":
+            return self._jsonl_chunks()
+        if fmt == "parquet":
+            return self._parquet_chunks()
+        raise ReadError(f"unsupported format {fmt!r}")
+
+    @property
+    def header(self) -> list[str]:
+        return self.info.header
+
+    def chunks(self) -> Iterator[SourceChunk]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._iter
+
+    # ------------------------------------------------------------------ delimited text
+
+    def _csv_rows(self) -> Iterator[list[str]]:
+        opts = self.options
+        stream, _ = _open_binary(self.path)
+        with stream:
+            sample = stream.read(SAMPLE_BYTES)
+        stream, _ = _open_binary(self.path)
+        encoding = opts.encoding or detect_encoding(sample)
+        self.info.encoding = encoding
+        lines = _decode_sample(sample, encoding).splitlines()
+        if len(sample) == SAMPLE_BYTES and lines:
+            lines = lines[:-1]  # possibly cut in half
+        lines = [ln for ln in lines if not _is_comment(ln, opts.comment_prefix)]
+        delimiter = opts.delimiter or sniff_delimiter(lines[:200])
+        self.info.delimiter = delimiter
+        text = io.TextIOWrapper(stream, encoding=encoding, newline="", errors="strict")
+        try:
+            yield from csv.reader(text, delimiter=delimiter)
+        except UnicodeDecodeError as exc:
+            raise ReadError(
+                f"not valid {encoding} text after the first {SAMPLE_BYTES} bytes ({exc.reason}); "
+                "set reader.encoding in the mapping"
+            ) from exc
+        except csv.Error as exc:
+            raise ReadError(f"malformed CSV: {exc}") from exc
+        finally:
+            text.close()
+
+    def _xlsx_rows(self) -> Iterator[list[str]]:
+        import openpyxl
+
+        if self.info.compression:
+            raise ReadError("gzip-compressed XLSX is not supported; XLSX is already compressed")
+        try:
+            wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for broken files
+            raise ReadError(f"cannot open workbook: {exc}") from exc
+        try:
+            ws = wb[self.options.sheet] if self.options.sheet else wb.worksheets[0]
+            for values in ws.iter_rows(values_only=True):
+                yield [_cell_text(v) for v in values]
+        finally:
+            wb.close()
+
+    def _row_chunks(self, rows: Iterator[list[str]]) -> Iterator[SourceChunk]:
+        """Header detection, footers, comments and chunking for row-oriented formats."""
+        opts = self.options
+        footer_rx = (  # matched against a row's first non-empty cell
+            re.compile("|".join(f"(?:{p})" for p in opts.footer_patterns), re.IGNORECASE)
+            if opts.footer_patterns
+            else None
+        )
+        prefix = opts.comment_prefix
+        scanned: list[list[str]] = []  # every row read while looking for the header
+        head: list[list[str]] = []  # candidate rows (no blanks, no comments)
+        where: list[int] = []  # index of each candidate in `scanned`
+        for n, row in enumerate(rows, start=1):
+            scanned.append(row)
+            if opts.skip_rows is not None and n <= opts.skip_rows:
+                continue
+            if not "".join(row).strip() or _is_comment(row[0], prefix):
+                continue
+            head.append(row)
+            where.append(n - 1)
+            if len(head) >= HEADER_SCAN_ROWS:
+                break
+        if not head:
+            raise ReadError("no header row found (file has no data)")
+        h = 0 if opts.skip_rows is not None else find_header(head)
+        above = scanned[: where[h]]
+        for row in above:
+            if not "".join(row).strip():
+                continue
+            if _is_comment(row[0], prefix):
+                self.info.skipped["comment rows"] += 1
+            else:
+                self.info.skipped["title rows above the header"] += 1
+            self.info.preamble.append(" ".join(c.strip() for c in row if c.strip()))
+        header = _clean_header(head[h])
+        self.info.header = header
+        summary_idx = [header.index(c) for c in opts.summary_if_empty if c in header]
+        self.info.header_row = where[h] + 1
+        width = len(header)
+        pending = iter(scanned[where[h] + 1 :])
+
+        def body() -> Iterator[list[str]]:
+            yield from pending
+            yield from rows
+
+        buf: list[list[str]] = []
+        nums: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        data_row = 0
+        other_table = False
+        after_comment = False
+        for row in body():
+            first = row[0].strip() if row else ""
+            if not first:
+                if not "".join(row).strip():
+                    self.info.skipped["blank rows"] += 1
+                    continue
+                first = next(c.strip() for c in row if c.strip())
+            if _is_comment(row[0], prefix):
+                self.info.skipped["comment rows"] += 1
+                after_comment = True
+                continue
+            if after_comment:
+                after_comment = False
+                if _clean_header(row) != header:
+                    other_table = True
+                    self.info.skipped["further tables after a # block"] += 1
+                    continue
+                if _clean_header(row) == header:
+                    self.info.skipped["repeated header rows"] += 1
+                    other_table = False
+                    continue
+            if other_table:
+                self.info.skipped["further tables after a # block"] += 1
+                continue
+            if footer_rx is not None and footer_rx.match(first):
+                self.info.skipped[f"footer/summary rows ({first[:40]})"] += 1
+                continue
+            if summary_idx and all(i >= len(row) or not row[i].strip() for i in summary_idx):
+                self.info.skipped[
+                    "summary rows (" + ", ".join(opts.summary_if_empty) + " empty)"
+                ] += 1
+                continue
+            data_row += 1
+            if len(row) > width:
+                if any(c.strip() for c in row[width:]):
+                    bad.append(
+                        (
+                            data_row,
+                            f"row has {len(row)} cells, header has {width}",
+                            json.dumps(row, ensure_ascii=False),
+                        )
+                    )
+                    continue
+                row = row[:width]
+            elif len(row) < width:
+                row = row + [""] * (width - len(row))
+            buf.append(row)
+            nums.append(data_row)
+            if len(buf) >= opts.chunk_rows:
+                yield _rows_chunk(header, buf, nums, bad)
+                buf, nums, bad = [], [], []
+        if buf or bad or data_row == 0:
+            yield _rows_chunk(header, buf, nums, bad)
+
+    # ------------------------------------------------------------------ JSON lines
+
+    def _jsonl_chunks(self) -> Iterator[SourceChunk]:
+        stream, _ = _open_binary(self.path)
+        sample = stream.read(SAMPLE_BYTES)
+        stream.close()
+        encoding = self.options.encoding or detect_encoding(sample)
+        self.info.encoding = encoding
+        records: list[dict] = []
+        nums: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        row = 0
+        stream, _ = _open_binary(self.path)
+        with io.TextIOWrapper(stream, encoding=encoding) as text:
+            try:
+                for line in text:
+                    if not line.strip():
+                        self.info.skipped["blank lines"] += 1
+                        continue
+                    row += 1
+                    try:
+                        obj = json.loads(line)
+                        if not isinstance(obj, dict):
+                            raise ValueError("not a JSON object")
+                    except ValueError as exc:
+                        bad.append((row, f"invalid JSON: {exc}", json.dumps(line[:10000])))
+                        continue
+                    records.append(flatten_record(obj))
+                    nums.append(row)
+                    if len(records) >= self.options.chunk_rows:
+                        yield self._json_chunk(records, nums, bad)
+                        records, nums, bad = [], [], []
+            except UnicodeDecodeError as exc:
+                raise ReadError(f"not valid {encoding} text ({exc.reason})") from exc
+        if records or bad or row == 0:
+            yield self._json_chunk(records, nums, bad)
+
+    def _json_chunk(self, records, nums, bad) -> SourceChunk:
+        columns: dict[str, None] = {}
+        for rec in records:
+            columns.update(dict.fromkeys(rec))
+        safe = {c: _safe_name(c) or "column" for c in columns}
+        names = list(dict.fromkeys(safe.values()))
+        if not self.info.header:
+            self.info.header = names
+        else:  # later chunks may add keys: keep the header the union, in first-seen order
+            self.info.header += [c for c in names if c not in self.info.header]
+        arrays: dict[str, pa.Array] = {}
+        for orig, name in safe.items():
+            if name not in arrays:  # two keys that sanitise alike: the first one wins
+                arrays[name] = pa.array([r.get(orig) for r in records], pa.string())
+        arrays[ROW_COLUMN] = pa.array(nums, pa.int64())
+        return SourceChunk(pa.table(arrays), bad)
+
+    # ------------------------------------------------------------------ Parquet
+
+    def _parquet_chunks(self) -> Iterator[SourceChunk]:
+        if self.info.compression:
+            raise ReadError("gzip-compressed Parquet is not supported; Parquet compresses itself")
+        try:
+            pf = pq.ParquetFile(self.path)
+        except Exception as exc:
+            raise ReadError(f"cannot open Parquet: {exc}") from exc
+        names = _clean_header(pf.schema_arrow.names)
+        self.info.header = names
+        start = 0
+        emitted = False
+        for batch in pf.iter_batches(batch_size=self.options.chunk_rows):
+            arrays = {n: _to_string(col) for n, col in zip(names, batch.columns, strict=True)}
+            arrays[ROW_COLUMN] = pa.array(range(start + 1, start + batch.num_rows + 1), pa.int64())
+            start += batch.num_rows
+            emitted = True
+            yield SourceChunk(pa.table(arrays))
+        if not emitted:
+            arrays = {n: pa.array([], pa.string()) for n in names}
+            arrays[ROW_COLUMN] = pa.array([], pa.int64())
+            yield SourceChunk(pa.table(arrays))
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _is_comment(text: str, prefix: str | None) -> bool:
+    """``# Start date: ...`` / ``#----`` / ``#`` are comments; ``#ERROR!`` (a value) is not."""
+    if not prefix:
+        return False
+    text = text.lstrip().lstrip("\ufeff")
+    if not text.startswith(prefix):
+        return False
+    rest = text[len(prefix) :]
+    return not rest or rest[0] in " \t-=#*"
+
+
+def _clean_header(names: Iterable[str]) -> list[str]:
+    """Trim names, name empty ones ``column_N`` and make duplicates unique (``name_2``)."""
+    out: list[str] = []
+    seen: Counter = Counter()
+    for i, raw in enumerate(names, start=1):
+        name = _safe_name(raw) or f"column_{i}"
+        seen[name] += 1
+        if seen[name] > 1:
+            name = f"{name}_{seen[name]}"
+        out.append(name)
+    return out
+
+
+def _safe_name(raw) -> str:
+    """A header name without BOM/control characters, never one of the reserved names."""
+    name = re.sub(r"[\x00-\x1f\x7f\ufeff]", "", str(raw)).strip()
+    if name.startswith("__"):  # __row and the lineage columns (__file, __hash, __at)
+        name = "col" + name
+    if name in RESERVED or name.startswith("v__"):
+        name = f"{name}_source"
+    return name
+
+
+def _rows_chunk(header, rows, nums, bad) -> SourceChunk:
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(header)
+    arrays = {name: pa.array(col, pa.string()) for name, col in zip(header, cols, strict=True)}
+    arrays[ROW_COLUMN] = pa.array(nums, pa.int64())
+    return SourceChunk(pa.table(arrays), bad)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _to_string(col: pa.Array) -> pa.Array:
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return col.cast(pa.string())
+    if pa.types.is_nested(t) or pa.types.is_binary(t):
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()]
+        )
+    if pa.types.is_boolean(t):
+        return pa.array(
+            [None if v is None else ("true" if v else "false") for v in col.to_pylist()]
+        )
+    return col.cast(pa.string())
+
+
+# GA4 BigQuery export: repeated {key, value: {string_value | int_value | double_value}}
+_KEY_VALUE_PREFIX = {"event_params": "param", "user_properties": "user_property"}
+_GA4_VALUE_FIELDS = ("string_value", "int_value", "double_value", "float_value")
+
+
+def flatten_record(obj: dict, prefix: str = "") -> dict[str, str | None]:
+    """Flatten nested JSON to string cells: ``a.b`` → ``a_b``; key/value arrays → columns.
+
+    GA4's ``event_params`` become ``param_<key>`` (the Fivetran flattened names, e.g.
+    ``param_ga_session_id``) and ``user_properties`` become ``user_property_<key>``; any
+    other list is kept as a JSON string.
+    """
+    out: dict[str, str | None] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_record(value, f"{name}_"))
+        elif isinstance(value, list) and value and all(_is_key_value(v) for v in value):
+            head = _KEY_VALUE_PREFIX.get(key, name)
+            for item in value:
+                out[f"{head}_{item['key']}"] = _scalar(_kv_value(item["value"]))
+        elif isinstance(value, list):
+            out[name] = json.dumps(value, ensure_ascii=False) if value else None
+        else:
+            out[name] = _scalar(value)
+    return out
+
+
+def _is_key_value(item) -> bool:
+    return isinstance(item, dict) and "key" in item and "value" in item
+
+
+def _kv_value(value):
+    if isinstance(value, dict):
+        for f in _GA4_VALUE_FIELDS:
+            if value.get(f) is not None:
+                return value[f]
+        return None
+    return value
+
+
+def _scalar(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

@@ -1,0 +1,1 @@
+"""Personal data: erasure of a person from the raw and quarantine layers."""

@@ -1,0 +1,69 @@
+"""Gating across runs: refuse to build on an upstream asset whose latest blocking check failed.
+
+Within one run Dagster's ``blocking=True`` checks already stop downstream steps. A later run
+(scheduled, sensor-triggered, or a partial materialisation from the UI) that does not re-run
+those checks would otherwise build on data that failed them; this gate looks up the latest
+evaluation of every blocking check on the asset's upstream assets in the instance's event log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+CHECKS_TAG = "segmart/checks"
+
+
+class UpstreamCheckFailed(dg.Failure):
+    """An upstream blocking check's latest evaluation failed with ERROR severity."""
+
+
+def blocking_check_keys(asset_keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    """The keys of the blocking GX checks defined on ``asset_keys`` (raw entities and marts)."""
+    from pipelines.quality.checks import mart_checks, raw_check_definitions
+
+    marts = [key.path[-1] for key in asset_keys if len(key.path) == 1]
+    keys = []
+    for definition in [*raw_check_definitions(), *mart_checks(marts)]:
+        keys += [spec.key for spec in definition.check_specs if spec.blocking]
+    return keys
+
+
+def failing_upstream_checks(
+    context: dg.AssetExecutionContext, upstream_keys: Iterable[dg.AssetKey]
+) -> list[str]:
+    """Blocking checks on ``upstream_keys`` whose latest evaluation failed with ERROR."""
+    upstream = set(upstream_keys)
+    check_keys = [key for key in blocking_check_keys(upstream) if key.asset_key in upstream]
+    if not check_keys:
+        return []
+    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    failing = []
+    for key, record in latest.items():
+        if record.status != AssetCheckExecutionRecordStatus.FAILED or record.event is None:
+            continue
+        evaluation = record.event.dagster_event.event_specific_data
+        if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            failing.append(f"{key.asset_key.to_user_string()}: {key.name} (run {record.run_id})")
+    return sorted(failing)
+
+
+def enforce_upstream_checks(
+    context: dg.AssetExecutionContext, upstream_keys: Iterable[dg.AssetKey]
+) -> None:
+    """Raise :class:`UpstreamCheckFailed` naming the failing checks (skipped for no-checks runs)."""
+    if context.run.tags.get(CHECKS_TAG) == "off":
+        return
+    failing = failing_upstream_checks(context, upstream_keys)
+    if failing:
+        raise UpstreamCheckFailed(
+            description=(
+                "Not building on data that failed a blocking quality check: "
+                + "; ".join(failing)
+                + ". Fix or remove the offending landing file (see the check's metadata), "
+                "then re-run; the previous serving copy stays published."
+            ),
+            metadata={"failing_checks": dg.MetadataValue.json(failing)},
+        )

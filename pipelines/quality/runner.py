@@ -1,0 +1,222 @@
+"""Run one suite against one source: parameters, previous-run bounds, routing, Data Docs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.quality import engine
+from pipelines.quality.engine import GxRunner, Outcome
+from pipelines.quality.sources import DuckSource
+from pipelines.quality.suites import Expectation, Suite, shared_parameters
+
+DEFAULT_CHUNK_ROWS = 200_000
+
+
+@dataclass
+class SuiteRun:
+    """Everything a check reports about one validation of one suite."""
+
+    suite: Suite
+    run_id: str
+    run_time: datetime
+    source: str
+    outcomes: list[Outcome]
+    rows_checked: int
+    chunks: int
+    row_count: int | None
+    previous_row_count: int | None
+    docs_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    @property
+    def blocking_failure(self) -> bool:
+        return any(o.severity == "error" for o in self.failed)
+
+
+def runtime_parameters(now: datetime) -> dict:
+    """Suite parameters computed per run (UTC, naive like the stored timestamps).
+
+    ``future_cutoff_*`` allow one day of slack: ad platforms report days in the account's
+    time zone, which can be up to 14 hours ahead of UTC.
+    """
+    naive = now.astimezone(UTC).replace(tzinfo=None)
+    return {
+        "run_time_utc": pd.Timestamp(naive),
+        "future_cutoff_ts": pd.Timestamp(naive + timedelta(days=1)),
+        "future_cutoff_date": pd.Timestamp(naive.date() + timedelta(days=1)),
+    }
+
+
+def resolve(value: object, parameters: dict) -> object:
+    """Substitute ``{"$PARAMETER": name}`` values (for metadata and Data Docs)."""
+    if isinstance(value, dict):
+        if set(value) == {"$PARAMETER"}:
+            return parameters.get(value["$PARAMETER"])
+        return {k: resolve(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, parameters) for v in value]
+    return value
+
+
+class QualityState:
+    """Row counts of the last accepted run per suite, in ``{home}/state/quality/``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, suite: str) -> Path:
+        return self.directory / f"{suite}.json"
+
+    def previous(self, suite: str) -> dict:
+        path = self._path(suite)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def record(self, suite: str, row_count: int, run_id: str, at: datetime) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._path(suite)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_text(
+            json.dumps({"row_count": row_count, "run_id": run_id, "recorded_at": at.isoformat()})
+        )
+        os.replace(tmp, path)
+
+
+def row_count_kwargs(exp: Expectation, previous: int | None) -> dict:
+    """Static bounds tightened by ``meta.relative_to_previous`` against the previous count."""
+    kw = dict(exp.kwargs)
+    rel = exp.meta.get("relative_to_previous") or {}
+    if previous is None or not rel:
+        return kw
+    if rel.get("min_ratio") is not None:
+        low = math.ceil(previous * float(rel["min_ratio"]))
+        kw["min_value"] = low if kw.get("min_value") is None else max(kw["min_value"], low)
+    if rel.get("max_ratio") is not None and previous > 0:
+        high = math.floor(previous * float(rel["max_ratio"]))
+        kw["max_value"] = high if kw.get("max_value") is None else min(kw["max_value"], high)
+    return kw
+
+
+def run_suite(
+    suite: Suite,
+    source: DuckSource,
+    *,
+    pii: set[str],
+    state: QualityState | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    now: datetime | None = None,
+    run_id: str | None = None,
+    runner: GxRunner | None = None,
+) -> SuiteRun:
+    """Validate every expectation of ``suite`` over the whole ``source``."""
+    now = now or datetime.now(UTC)
+    run_id = run_id or now.strftime("%Y%m%dT%H%M%S%fZ")
+    runner = runner or GxRunner()
+    parameters = {**shared_parameters(), **runtime_parameters(now)}
+    columns = source.columns()
+    keys = [c for c in suite.key if c in columns]
+    outcomes: dict[str, Outcome] = {}
+    notes = []
+
+    schema_frame = source.empty_frame()
+    for exp in suite.by_route("schema"):
+        outcomes[exp.label] = engine.validate_frame(
+            runner, exp, exp.kwargs, schema_frame, parameters, [], pii, "column list of the data"
+        )
+
+    row_count = source.row_count()
+    previous = (state.previous(suite.name) if state else {}).get("row_count")
+    for exp in suite.by_route("row_count"):
+        kw = row_count_kwargs(exp, previous)
+        where = f"count of all {row_count} rows"
+        if exp.meta.get("relative_to_previous"):
+            where += f"; previous accepted run: {previous if previous is not None else 'none'}"
+        frame = pd.DataFrame(index=pd.RangeIndex(row_count))
+        outcomes[exp.label] = engine.validate_frame(
+            runner, exp, kw, frame, parameters, [], pii, where
+        )
+
+    for exp in suite.by_route("unique"):
+        kw = exp.kwargs
+        cols = kw.get("column_list") or [kw["column"]]
+        missing = [c for c in cols if c not in columns]
+        if missing:
+            outcomes[exp.label] = engine.failed_outcome(
+                exp, kw, f"columns not in the data: {missing}", "DuckDB GROUP BY"
+            )
+            continue
+        default_ignore = "all_values_are_missing" if "column_list" in kw else "any_value_is_missing"
+        dups = source.duplicates(
+            cols, ignore_if=kw.get("ignore_row_if", default_ignore), sample=engine.SAMPLE_SIZE
+        )
+        outcomes[exp.label] = engine.unique_outcome(exp, kw, dups, pii)
+
+    for exp in suite.by_route("aggregate"):
+        outcomes[exp.label] = _aggregate(runner, exp, source, parameters, pii)
+
+    row_exps = [(e, e.kwargs) for e in suite.by_route("rows")]
+    needed = engine.suite_columns(suite, columns)
+    row_outcomes, rows_checked, chunks = engine.validate_rows(
+        runner,
+        row_exps,
+        source.chunks(needed, chunk_rows),
+        parameters,
+        keys,
+        pii,
+        empty=schema_frame[needed],
+    )
+    for o in row_outcomes:
+        outcomes[o.expectation.label] = o
+    if row_exps and rows_checked != row_count:
+        notes.append(f"row-level expectations saw {rows_checked} of {row_count} rows")
+        for o in row_outcomes:
+            o.success = False
+            o.exception = o.exception or notes[-1]
+
+    ordered = [outcomes[e.label] for e in suite.expectations]
+    for o in ordered:
+        o.kwargs = engine.json_safe(resolve(o.kwargs, parameters))
+    run = SuiteRun(
+        suite=suite,
+        run_id=run_id,
+        run_time=now,
+        source=source.description,
+        outcomes=ordered,
+        rows_checked=rows_checked if row_exps else row_count,
+        chunks=chunks,
+        row_count=row_count,
+        previous_row_count=previous,
+        notes=notes,
+    )
+    if state is not None and not run.blocking_failure:
+        state.record(suite.name, row_count, run_id, now)
+    return run
+
+
+def _aggregate(runner, exp: Expectation, source: DuckSource, parameters, pii) -> Outcome:
+    spec = exp.meta["aggregate"]
+    try:
+        if spec == "column_types":
+            frame, key, where = source.column_types(), ["column_name"], "DuckDB column types"
+        else:
+            frame = source.fetch(spec["sql"], engine.MAX_AGGREGATE_ROWS)
+            key = list(spec.get("key") or [])
+            where = f"DuckDB aggregate over all rows ({len(frame)} aggregate rows)"
+    except Exception as exc:  # a broken query is a failed expectation, reported as such
+        return engine.failed_outcome(exp, exp.kwargs, f"aggregate failed: {exc}", "aggregate")
+    return engine.validate_frame(runner, exp, exp.kwargs, frame, parameters, key, pii, where)

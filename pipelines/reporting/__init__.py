@@ -1,0 +1,1 @@
+"""What a person reads after a run: the terminal summary and the HTML report."""

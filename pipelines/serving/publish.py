@@ -1,0 +1,223 @@
+"""Write-audit-publish of the marts to ``{home}/serving/`` for BI readers.
+
+The marts were built and checked in the working warehouse (blocking GX checks run before this).
+:func:`publish` then
+
+1. copies them from the warehouse, attached **read-only**, into a new DuckDB file
+   ``serving/.marts.<run>.duckdb`` written with an explicit storage version
+   (``ATTACH ... (STORAGE_VERSION 'v1.0.0')``, config ``serving.storage_version``) so that
+   BI tools bundling an older DuckDB can open it, with the table and column comments dbt
+   persisted;
+2. audits the copy (row counts equal the warehouse's) and writes one Parquet file per mart to a
+   temporary name;
+3. fsyncs, then ``os.replace``-s the new file onto ``serving/marts.duckdb`` and each Parquet
+   file onto ``serving/parquet/<mart>.parquet``, and finally writes ``_published.json``.
+
+A rename swaps the directory entry, not the file: a reader that holds the old
+``marts.duckdb`` open keeps reading the old inode (old data, consistent), a reader opening
+after the swap gets the new one, and since the publisher never writes the file readers have
+open there is no lock conflict. If anything fails before the swap, the previous serving copy
+is untouched and the temporary files are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from pipelines.settings import home_paths, load_config
+
+SERVING_DB = "marts.duckdb"
+PARQUET_DIR = "parquet"
+MANIFEST = "_published.json"
+WAREHOUSE_SCHEMA = "marts"
+SERVING_SCHEMA = "main"
+DEFAULT_STORAGE_VERSION = "v1.0.0"
+
+
+@dataclass(frozen=True)
+class PublishedMart:
+    name: str
+    rows: int
+    columns: int
+    parquet: str
+    parquet_sha256: str
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What one publish wrote."""
+
+    run_id: str
+    published_at: str
+    database: str
+    database_sha256: str
+    storage_version: str
+    marts: tuple[PublishedMart, ...]
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {m.name: m.rows for m in self.marts}
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["marts"] = [asdict(m) for m in self.marts]
+        return data
+
+
+class PublishError(RuntimeError):
+    """The copy failed its audit or a mart is missing; nothing was published."""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file (or a directory entry table) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, mart: str) -> None:
+    table = con.execute(
+        "select comment from duckdb_tables() where database_name = 'wh' "
+        "and schema_name = ? and table_name = ?",
+        [WAREHOUSE_SCHEMA, mart],
+    ).fetchone()
+    target = f"srv.{SERVING_SCHEMA}.{quote(mart)}"
+    if table and table[0]:
+        con.execute(f"comment on table {target} is {literal(table[0])}")
+    columns = con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = 'wh' "
+        "and schema_name = ? and table_name = ? and comment is not null",
+        [WAREHOUSE_SCHEMA, mart],
+    ).fetchall()
+    for column, comment in columns:
+        con.execute(f"comment on column {target}.{quote(column)} is {literal(comment)}")
+
+
+def _warehouse_marts(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "select table_name from duckdb_tables() where database_name = 'wh' and schema_name = ?",
+        [WAREHOUSE_SCHEMA],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def publish(
+    home: str | os.PathLike,
+    marts: list[str],
+    *,
+    run_id: str | None = None,
+    storage_version: str | None = None,
+) -> PublishReport:
+    """Copy ``marts`` from the warehouse to the serving layer atomically (see module doc)."""
+    paths = home_paths(home)
+    config = load_config(paths.root)
+    serving_cfg = config.get("serving") or {}
+    storage_version = (
+        storage_version or serving_cfg.get("storage_version") or DEFAULT_STORAGE_VERSION
+    )
+    run_id = run_id or uuid.uuid4().hex
+    token = f"{run_id}.{uuid.uuid4().hex[:8]}"
+    serving = paths.serving
+    parquet_dir = serving / PARQUET_DIR
+    parquet_dir.mkdir(parents=True, exist_ok=True)
+    if not paths.warehouse.exists():
+        raise PublishError(f"no warehouse at {paths.warehouse}")
+    marts = sorted(dict.fromkeys(marts))
+
+    tmp_db = serving / f".marts.{token}.duckdb"
+    tmp_parquet = {m: parquet_dir / f".{m}.{token}.parquet" for m in marts}
+    temporaries = [tmp_db, Path(f"{tmp_db}.wal"), *tmp_parquet.values()]
+    duck = config.get("duckdb") or {}
+    settings = {k: duck[k] for k in ("memory_limit", "threads") if duck.get(k)}
+    try:
+        con = duckdb.connect(":memory:", config=settings)
+        try:
+            con.execute(f"attach {literal(str(paths.warehouse))} as wh (read_only)")
+            missing = sorted(set(marts) - _warehouse_marts(con))
+            if missing:
+                raise PublishError(f"marts missing from the warehouse: {missing}")
+            con.execute(
+                f"attach {literal(str(tmp_db))} as srv (storage_version {literal(storage_version)})"
+            )
+            published = []
+            for mart in marts:
+                source = f"wh.{WAREHOUSE_SCHEMA}.{quote(mart)}"
+                target = f"srv.{SERVING_SCHEMA}.{quote(mart)}"
+                con.execute(f"create table {target} as select * from {source}")
+                _copy_comments(con, mart)
+                rows = con.execute(f"select count(*) from {target}").fetchone()[0]
+                expected = con.execute(f"select count(*) from {source}").fetchone()[0]
+                if rows != expected:
+                    raise PublishError(f"{mart}: copied {rows} rows, warehouse has {expected}")
+                ncols = len(con.execute(f"describe {target}").fetchall())
+                con.execute(
+                    f"copy (select * from {target}) to {literal(str(tmp_parquet[mart]))} "
+                    "(format parquet, compression zstd)"
+                )
+                published.append((mart, int(rows), ncols))
+            con.execute("checkpoint srv")
+            con.execute("detach srv")
+        finally:
+            con.close()
+        if Path(f"{tmp_db}.wal").exists():
+            raise PublishError(f"{tmp_db}.wal left after checkpoint; not publishing")
+        for path in [tmp_db, *tmp_parquet.values()]:
+            fsync_path(path)
+        report = PublishReport(
+            run_id=run_id,
+            published_at=datetime.now(UTC).isoformat(),
+            database=str(serving / SERVING_DB),
+            database_sha256=sha256_file(tmp_db),
+            storage_version=storage_version,
+            marts=tuple(
+                PublishedMart(
+                    name=m,
+                    rows=r,
+                    columns=c,
+                    parquet=str(parquet_dir / f"{m}.parquet"),
+                    parquet_sha256=sha256_file(tmp_parquet[m]),
+                )
+                for m, r, c in published
+            ),
+        )
+        # publish: each rename is atomic; the manifest is written last
+        os.replace(tmp_db, serving / SERVING_DB)
+        for mart, tmp in tmp_parquet.items():
+            os.replace(tmp, parquet_dir / f"{mart}.parquet")
+        manifest_tmp = serving / f".{MANIFEST}.{token}"
+        temporaries.append(manifest_tmp)
+        manifest_tmp.write_text(json.dumps(report.to_json(), indent=2))
+        fsync_path(manifest_tmp)
+        os.replace(manifest_tmp, serving / MANIFEST)
+        fsync_path(parquet_dir)
+        fsync_path(serving)
+        return report
+    finally:
+        for path in temporaries:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""dbt transformation: staging → intermediate → marts, as Dagster assets."""
