@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/segmart demo --scale $(SCALE) --seed $(SEED)
 
 dev: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m pipelines.automation.instance $(DAGSTER_HOME)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 test: $(STAMP)

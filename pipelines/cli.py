@@ -10,26 +10,15 @@ import click
 
 from pipelines.settings import home_paths
 
-DAGSTER_YAML = """\
-# Written by segmart for the embedded default: local SQLite storage, one writer at a time
-# on the DuckDB warehouse. See docs/dagster.postgres.yaml for the production shape.
-concurrency:
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
-
 
 def _use_home(home: str | None) -> Path:
     """Resolve the home, export it for Dagster and dbt, and prepare the Dagster instance dir."""
     paths = home_paths(home).ensure()
     os.environ["SEGMART_HOME"] = str(paths.root)
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.root / "dagster_home")))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    from pipelines.automation.instance import prepare_dagster_home  # imports Dagster
+
+    prepare_dagster_home(dagster_home)
     return paths.root
 
 

@@ -13,6 +13,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from pipelines.automation.instance import prepare_dagster_home
+
 INSTANCE_YAML = Path(__file__).resolve().parents[2] / "docs" / "dagster.postgres.yaml"
 
 
@@ -62,8 +64,6 @@ def pg_dagster_home(pg_database, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     # create the storage schema once, here: two processes creating it at the same moment on a
     # fresh database race (one aborts with InFailedSqlTransaction)
-    import dagster as dg
-
-    with dg.DagsterInstance.from_config(str(home)):
-        pass
-    return home
+    # the documented set-up: storage created and `dagster instance concurrency set
+    # duckdb_warehouse 1` once, before two runs start together
+    return prepare_dagster_home(home)

@@ -17,6 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.automation.instance import prepare_dagster_home
+
 # Two fresh processes each import Dagster: ~10 s idle, ~20 s on two busy cores.
 pytestmark = pytest.mark.slow
 
@@ -65,6 +67,7 @@ def test_embedded_instance_serialises_warehouse_writers(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(EMBEDDED_YAML)
+    prepare_dagster_home(home)  # as `segmart` does before its first run
     writes = _start_two_runs(home, tmp_path / "warehouse.duckdb", dict(os.environ))
     _assert_serialised(writes)
 
