@@ -96,7 +96,8 @@ def opportunities() -> pd.DataFrame:
                 ("O2", None, "closed_lost", 5000.0, "USD", "2023-08-10", "2023-10-01", None, None),
                 # no lead: a closed deal is a propensity trial on its own
                 ("O3", "A3", "Won", 900.0, "EUR", "2024-01-10", "2024-01-15", None, 1),
-                ("O4", "A2", "Proposal", 100000.0, "USD", "2024-02-01", None, None, 6),
+                # open deal with its expected close date far ahead: must not move as-of date
+                ("O4", "A2", "Proposal", 100000.0, "USD", "2024-02-01", "2025-06-30", None, 6),
             ],
             columns=[
                 "opportunity_id",

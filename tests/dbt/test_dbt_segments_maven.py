@@ -56,7 +56,8 @@ def _expected_accounts(frames) -> pd.DataFrame:
         out["industry"] + " | " + out["size_band"] + " employees | " + out["region"]
     )
 
-    as_of = max(opps["closed_at"].max(), opps["created_at"].max())
+    # open deals count with their create date only (their close date is an expected one)
+    as_of = max(opps.loc[opps["is_closed"], "closed_at"].max(), opps["created_at"].max())
     as_of_month = as_of.to_period("M").to_timestamp()
     won = opps[opps["is_won"]].assign(month=lambda d: expected.month_start(d["closed_at"]))
     in_window = (won["month"] > as_of_month - pd.DateOffset(months=12)) & (

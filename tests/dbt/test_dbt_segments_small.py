@@ -91,6 +91,9 @@ def test_dim_customers_equals_pandas(home):
         np.testing.assert_allclose(
             actual[column], wanted[column], rtol=1e-9, atol=1e-6, err_msg=column
         )
+    # the as-of date is the last business date, not open deal O4's expected close in 2025
+    assert str(actual["as_of_date"].iloc[0])[:10] == str(wanted["as_of_date"].iloc[0])[:10]
+    assert str(actual["as_of_date"].iloc[0])[:4] == "2024"
     # worked by hand: k1 buys 65+40, 50-10, 30 = 175 over 3 orders
     assert actual.loc["k1", "net_revenue"] == pytest.approx(175.0)
     assert actual.loc["k5", "gross_profit"] == pytest.approx(300.0)

@@ -1,6 +1,7 @@
 {#- The snapshot date of segment metrics (recency, trailing revenue, trends): var
     `as_of_date` when set, else the latest business date found in the data (orders, closed
-    deals, leads, events), so historical exports score as of their own end. -#}
+    deals, leads, events), so historical exports score as of their own end. Open deals count
+    with their create date only: their close date is the expected one, often months ahead. -#}
 
 with
 
@@ -8,7 +9,8 @@ candidates as (
 
     select max(cast(ordered_at as date)) as business_date from {{ ref('stg_crm__orders') }}
     union all
-    select max(cast(coalesce(closed_at, created_at) as date)) from {{ ref('stg_crm__opportunities') }}
+    select max(cast(case when is_closed then coalesce(closed_at, created_at) else created_at end as date))
+    from {{ ref('int_opportunities_enriched') }}
     union all
     select max(cast(created_at as date)) from {{ ref('stg_crm__leads') }}
     union all
