@@ -14,8 +14,10 @@ def defs() -> dg.Definitions:
     from pipelines.automation.schedules import daily_refresh_schedule
     from pipelines.ingest.assets import build_landing_sensor, ingest_assets
     from pipelines.quality import mart_checks, raw_checks
+    from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
     from pipelines.reporting.report import build_report_asset
     from pipelines.resources import SegmartHome
+    from pipelines.segments.assets import build_cluster_assets
     from pipelines.serving.assets import SERVING_KEY, build_serving_asset
     from pipelines.transform.dbt_assets import build_dbt_assets
     from pipelines.transform.marts import mart_asset_keys
@@ -27,11 +29,16 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *ingest_assets,
-            dbt_assets,
-            build_serving_asset(marts),
+            *dbt_assets,
+            *build_cluster_assets(),
+            build_serving_asset(marts, gated_by=reconciled_staging_keys()),
             build_report_asset(SERVING_KEY),
         ],
-        asset_checks=[*raw_checks, *mart_checks([key.path[-1] for key in marts])],
+        asset_checks=[
+            *raw_checks,
+            *mart_checks([key.path[-1] for key in marts]),
+            *reconcile_checks(),
+        ],
         jobs=[full_refresh_job, no_checks_job],
         schedules=[daily_refresh_schedule],
         sensors=[build_landing_sensor(full_refresh_job), alert_on_run_failure],

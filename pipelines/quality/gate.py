@@ -21,12 +21,14 @@ class UpstreamCheckFailed(dg.Failure):
 
 
 def blocking_check_keys(asset_keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
-    """The keys of the blocking GX checks defined on ``asset_keys`` (raw entities and marts)."""
+    """The keys of the blocking checks defined on ``asset_keys``: GX suites (raw entities and
+    marts) and reconciliations between layers."""
     from pipelines.quality.checks import mart_checks, raw_check_definitions
+    from pipelines.quality.reconcile import reconcile_checks
 
     marts = [key.path[-1] for key in asset_keys if len(key.path) == 1]
     keys = []
-    for definition in [*raw_check_definitions(), *mart_checks(marts)]:
+    for definition in [*raw_check_definitions(), *mart_checks(marts), *reconcile_checks()]:
         keys += [spec.key for spec in definition.check_specs if spec.blocking]
     return keys
 

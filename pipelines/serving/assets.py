@@ -11,9 +11,16 @@ from pipelines.serving.publish import publish
 SERVING_KEY = dg.AssetKey(["serving", "marts"])
 
 
-def build_serving_asset(mart_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    """``serving/marts``: depends on every mart, so blocking mart checks gate the publish."""
+def build_serving_asset(
+    mart_keys: Sequence[dg.AssetKey], gated_by: Sequence[dg.AssetKey] = ()
+) -> dg.AssetsDefinition:
+    """``serving/marts``: depends on every mart, so blocking mart checks gate the publish.
+
+    ``gated_by``: further upstream assets (not published) whose blocking checks must pass too,
+    e.g. the staging models the layer reconciliations check.
+    """
     mart_keys = list(mart_keys)
+    gate_keys = [*mart_keys, *(key for key in gated_by if key not in mart_keys)]
     marts = [key.path[-1] for key in mart_keys]
 
     @dg.asset(
@@ -21,14 +28,14 @@ def build_serving_asset(mart_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition
         group_name="serving",
         kinds={"duckdb", "parquet"},
         pool=WAREHOUSE_POOL,
-        deps=mart_keys,
+        deps=gate_keys,
         description=(
             "The checked marts published atomically for BI tools: serving/marts.duckdb "
             "(explicit storage version, swapped by rename) and serving/parquet/<mart>.parquet."
         ),
     )
     def serving_marts(context: dg.AssetExecutionContext, segmart: SegmartHome):
-        enforce_upstream_checks(context, mart_keys)
+        enforce_upstream_checks(context, gate_keys)
         report = publish(segmart.paths.root, marts, run_id=context.run_id)
         metadata = {
             "path": dg.MetadataValue.path(report.database),
