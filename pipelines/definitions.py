@@ -17,7 +17,6 @@ def defs() -> dg.Definitions:
     from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
     from pipelines.reporting.report import build_report_asset
     from pipelines.resources import SegmartHome
-    from pipelines.segments.assets import build_cluster_assets
     from pipelines.serving.assets import SERVING_KEY, build_serving_asset
     from pipelines.transform.dbt_assets import build_dbt_assets
     from pipelines.transform.marts import mart_asset_keys
@@ -29,8 +28,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *ingest_assets,
-            *dbt_assets,
-            *build_cluster_assets(),
+            dbt_assets,
             build_serving_asset(marts, gated_by=reconciled_staging_keys()),
             build_report_asset(SERVING_KEY),
         ],
