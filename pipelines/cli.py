@@ -19,7 +19,28 @@ def _use_home(home: str | None) -> Path:
     from pipelines.automation.instance import prepare_dagster_home  # imports Dagster
 
     prepare_dagster_home(dagster_home)
+    _recover_from_faults(paths)
     return paths.root
+
+
+def _recover_from_faults(paths) -> None:
+    """Before a run: free what a killed run left held, and refuse a warehouse held elsewhere.
+
+    Kernel locks (ingest, publish, DuckDB's own) die with their process; Dagster's pool slot
+    does not, so a run left unfinished by a dead process is failed and its slot freed (logged).
+    """
+    import dagster as dg
+
+    from pipelines.automation.recovery import recover_dead_runs
+    from pipelines.locks import WarehouseBusy, check_warehouse_free
+
+    with dg.DagsterInstance.get() as instance:
+        for run_id in recover_dead_runs(instance):
+            click.secho(f"Recovered run {run_id} left unfinished by a killed process.", fg="yellow")
+    try:
+        check_warehouse_free(paths.warehouse)
+    except WarehouseBusy as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,8 +177,18 @@ def _run_pipeline(skip_checks: bool) -> bool:
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         click.secho(f"Run {result.run_id} failed at: {', '.join(failed) or 'a check'}", fg="red")
+        _explain_failure(result)
         click.echo("Details: `make dev` and open the run, or see {home}/state/alerts.log.")
     return result.success
+
+
+def _explain_failure(result) -> None:
+    """One line per failed step saying why, in words (disk full, memory, a locked file)."""
+    from pipelines.faults import explain
+
+    for event in result.all_events:
+        if event.is_step_failure:
+            click.secho(f"  {event.step_key}: {explain(event.event_specific_data.error)}", fg="red")
 
 
 def _print_summary(root: Path) -> None:

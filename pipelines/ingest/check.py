@@ -12,8 +12,8 @@ import duckdb
 
 from pipelines.ingest.loader import FileRejected, _reason_kinds, open_mapped, typed_chunks
 from pipelines.ingest.mapping import MappingError, choose_mapping, load_mappings
-from pipelines.ingest.readers import ReaderOptions, ReadError, SourceFile
-from pipelines.settings import home_dir
+from pipelines.ingest.readers import GzipLimits, ReaderOptions, ReadError, SourceFile
+from pipelines.settings import home_dir, load_config
 
 
 @dataclass
@@ -71,10 +71,11 @@ def check_file(path: Path | str, home: Path | str | None = None) -> MappingCheck
     mappings = load_mappings(home_dir(home))
     result = MappingCheck(file=str(path), ok=False)
     try:
-        probe = SourceFile(path, ReaderOptions())
+        limits = GzipLimits.from_config(load_config(home_dir(home)).get("ingest"))
+        probe = SourceFile(path, ReaderOptions(gzip=limits))
         result.reader = probe.info.describe()
         result.candidates = choose_mapping(mappings, path.name, probe.header).candidates
-        source, mapping, plan = open_mapped(path, path.name, mappings)
+        source, mapping, plan = open_mapped(path, path.name, mappings, limits)
     except (FileRejected, ReadError, MappingError, UnicodeError) as exc:
         result.error = str(exc)
         return result

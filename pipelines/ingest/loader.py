@@ -8,6 +8,8 @@ through the typing SQL → valid rows to ``raw/{entity}/{hash}.parquet``, failin
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import logging
 import os
@@ -31,6 +33,7 @@ from pipelines.ingest.readers import (
     DEFAULT_CHUNK_ROWS,
     ROW_COLUMN,
     EmptyFile,
+    GzipLimits,
     ReaderOptions,
     ReadError,
     SourceChunk,
@@ -45,13 +48,20 @@ from pipelines.ingest.transform import (
     q,
     referenced_columns,
 )
-from pipelines.settings import home_paths
+from pipelines.locks import exclusive_lock
+from pipelines.settings import home_paths, load_config
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", ".download", ".lock")
 Progress = Callable[..., None]
 MAX_LISTED = 40  # files listed by IngestReport.__str__ besides the rejected ones
 MAX_OPEN_FILES = 2000  # files read and waiting for their batch to be typed
+LOCK_FILE = "ingest.lock"  # in {home}/state/
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 log = logging.getLogger(__name__)
+
+
+class IngestDiskFull(OSError):
+    """The disk filled up (or a file size limit was hit) while writing raw or quarantine."""
 
 
 class FileRejected(Exception):
@@ -194,7 +204,23 @@ def run_ingest(
     wanted = set(entities) if entities else None
     for name in wanted or ():
         entity(name)  # unknown entity names fail loudly
+    # one ingest per home at a time (a sensor run and a manual run); a kernel lock, so a
+    # killed ingest never leaves it held
+    with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
+        try:
+            return _run_ingest(paths, wanted, progress)
+        except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise IngestDiskFull(
+                    f"disk full while writing under {paths.root} ({exc.strerror}); nothing "
+                    "half-written was kept: free space and run again (loaded files are kept)"
+                ) from exc
+            raise
+
+
+def _run_ingest(paths, wanted: set[str] | None, progress: Progress | None) -> IngestReport:
     mappings = load_mappings(paths.root)
+    gzip_limits = GzipLimits.from_config(load_config(paths.root).get("ingest"))
     manifest = Manifest(paths.manifest)
     clean_stale_temp_files(paths)
     write_schema_files(paths.raw)
@@ -216,7 +242,9 @@ def run_ingest(
                 report.unchanged += 1
                 continue
             at = max(now, datetime.now(UTC).replace(tzinfo=None))
-            result = ingest_file(path, rel, paths, mappings, manifest, at, wanted, batcher)
+            result = ingest_file(
+                path, rel, paths, mappings, manifest, at, wanted, batcher, gzip_limits
+            )
             if result is not None:
                 report.files.append(result)
         batcher.flush_all()
@@ -239,6 +267,7 @@ def ingest_file(
     ingested_at: datetime,
     wanted: set[str] | None = None,
     batcher: Batcher | None = None,
+    gzip_limits: GzipLimits | None = None,
 ) -> FileResult | None:
     """Load one file; ``None`` when its entity is not among ``wanted`` (left for later).
 
@@ -271,7 +300,7 @@ def ingest_file(
         return result
     job = None
     try:
-        source, mapping, plan = open_mapped(path, rel, mappings)
+        source, mapping, plan = open_mapped(path, rel, mappings, gzip_limits)
         result.entity, result.mapping = mapping.entity_name, mapping.name
         result.source_system = mapping.source_system
         if wanted is not None and mapping.entity_name not in wanted:
@@ -294,15 +323,18 @@ def ingest_file(
     return result
 
 
-def open_mapped(path: Path, rel: str, mappings: dict[str, Mapping]):
+def open_mapped(
+    path: Path, rel: str, mappings: dict[str, Mapping], gzip_limits: GzipLimits | None = None
+):
     """Open a file, choose its mapping, reopen with the mapping's reader options, plan it."""
-    source = SourceFile(path, ReaderOptions())
+    limits = gzip_limits or GzipLimits()
+    source = SourceFile(path, ReaderOptions(gzip=limits))
     match = choose_mapping(mappings, rel, source.header)
     if match.mapping is None:
         raise FileRejected(match.reason)
     mapping = match.mapping
     if mapping.reader != ReaderOptions():
-        source = SourceFile(path, mapping.reader)
+        source = SourceFile(path, dataclasses.replace(mapping.reader, gzip=limits))
     plan = make_plan(mapping, source.header, source.info.delimiter, source.info.preamble)
     if plan.missing_required:
         raise FileRejected("; ".join(plan.missing_required))

@@ -45,8 +45,9 @@ DEFAULT_FOOTERS = (
     r"^(grand\s+)?totals?(\s*:.*)?$",
     r"^no data available\.?$",
 )
-# A gzip file may expand to GZIP_MAX_RATIO x its size, and always to GZIP_MIN_ALLOWANCE bytes:
-# real exports compress 5-20x; a bomb (gigabytes of one byte) compresses ~1000x.
+# Defaults of config `ingest.gzip_max_ratio` / `ingest.gzip_min_allowance_mb`: a gzip file may
+# expand to max_ratio x its size, and always to min_allowance bytes. Real exports compress
+# 5-20x; a bomb (gigabytes of one byte) compresses ~1000x.
 GZIP_MAX_RATIO = 200
 GZIP_MIN_ALLOWANCE = 256 * 1024 * 1024
 csv.field_size_limit(256 * 1024 * 1024)
@@ -58,6 +59,29 @@ class ReadError(Exception):
 
 class EmptyFile(ReadError):
     """The file holds no bytes (or only whitespace): nothing to load, nothing wrong."""
+
+
+@dataclass(frozen=True)
+class GzipLimits:
+    """How far a gzip landing file may expand before it is refused as a decompression bomb."""
+
+    max_ratio: float = GZIP_MAX_RATIO
+    min_allowance: int = GZIP_MIN_ALLOWANCE  # bytes
+
+    @classmethod
+    def from_config(cls, ingest: dict | None) -> GzipLimits:
+        """From the ``ingest:`` block of config/segmart.yaml (defaults for missing keys)."""
+        ingest = ingest or {}
+        ratio = ingest.get("gzip_max_ratio", GZIP_MAX_RATIO)
+        allowance_mb = ingest.get("gzip_min_allowance_mb", GZIP_MIN_ALLOWANCE // (1024 * 1024))
+        if not (float(ratio) > 0 and float(allowance_mb) >= 0):
+            raise ValueError(
+                "ingest.gzip_max_ratio must be > 0 and ingest.gzip_min_allowance_mb >= 0"
+            )
+        return cls(max_ratio=float(ratio), min_allowance=int(float(allowance_mb) * 1024 * 1024))
+
+    def limit(self, compressed_size: int) -> int:
+        return max(self.min_allowance, int(self.max_ratio * compressed_size))
 
 
 @dataclass
@@ -73,6 +97,7 @@ class ReaderOptions:
     summary_if_empty: tuple[str, ...] = ()  # a row with all these cells empty is a summary
     sheet: str | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    gzip: GzipLimits = field(default_factory=GzipLimits)  # from config, not from mappings
 
     @classmethod
     def from_dict(cls, spec: dict | None) -> ReaderOptions:
@@ -80,7 +105,7 @@ class ReaderOptions:
         footers = spec.pop("footer_patterns", None)
         if "summary_if_empty" in spec:
             spec["summary_if_empty"] = tuple(spec["summary_if_empty"])
-        unknown = set(spec) - set(cls.__dataclass_fields__)
+        unknown = set(spec) - set(cls.__dataclass_fields__) | ({"gzip"} & set(spec))
         if unknown:
             raise ValueError(f"unknown reader options: {', '.join(sorted(unknown))}")
         opts = cls(**spec)
@@ -122,12 +147,14 @@ class FileInfo:
 # ---------------------------------------------------------------------------- detection
 
 
-def _open_binary(path: Path) -> tuple[IO[bytes], str | None]:
+def _open_binary(path: Path, limits: GzipLimits | None = None) -> tuple[IO[bytes], str | None]:
     raw = path.open("rb")
     if raw.read(2) == b"\x1f\x8b":
         raw.close()
-        limit = max(GZIP_MIN_ALLOWANCE, GZIP_MAX_RATIO * path.stat().st_size)
-        return io.BufferedReader(_Bounded(gzip.open(path, "rb"), limit)), "gzip"
+        limits = limits or GzipLimits()
+        limit = limits.limit(path.stat().st_size)
+        bounded = _Bounded(gzip.open(path, "rb"), limit, limits.max_ratio)  # noqa: SIM115
+        return io.BufferedReader(bounded), "gzip"
     raw.seek(0)
     return raw, None
 
@@ -135,8 +162,8 @@ def _open_binary(path: Path) -> tuple[IO[bytes], str | None]:
 class _Bounded(io.RawIOBase):
     """A decompressed stream that refuses to expand past ``limit`` bytes (gzip bombs)."""
 
-    def __init__(self, inner: IO[bytes], limit: int):
-        self.inner, self.limit, self.total = inner, limit, 0
+    def __init__(self, inner: IO[bytes], limit: int, ratio: float = GZIP_MAX_RATIO):
+        self.inner, self.limit, self.ratio, self.total = inner, limit, ratio, 0
 
     def readable(self) -> bool:
         return True
@@ -149,9 +176,9 @@ class _Bounded(io.RawIOBase):
         self.total += n
         if self.total > self.limit:
             raise ReadError(
-                f"gzip expands past {self.limit:,} bytes ({GZIP_MAX_RATIO}x the compressed "
+                f"gzip expands past {self.limit:,} bytes ({self.ratio:g}x the compressed "
                 "size): refused as a possible decompression bomb; decompress it yourself "
-                "if it is genuine"
+                "if it is genuine (limits: ingest.gzip_max_ratio, ingest.gzip_min_allowance_mb)"
             )
         return n
 
@@ -160,9 +187,9 @@ class _Bounded(io.RawIOBase):
         super().close()
 
 
-def detect_format(path: Path) -> tuple[str, str | None]:
+def detect_format(path: Path, limits: GzipLimits | None = None) -> tuple[str, str | None]:
     """(format, compression) from magic bytes and content, not from the (untrusted) name."""
-    stream, compression = _open_binary(path)
+    stream, compression = _open_binary(path, limits)
     with stream:
         try:
             head = stream.read(SAMPLE_BYTES)
@@ -247,7 +274,7 @@ class SourceFile:
     def __init__(self, path: Path, options: ReaderOptions | None = None):
         self.path = Path(path)
         self.options = options or ReaderOptions()
-        fmt, compression = detect_format(self.path)
+        fmt, compression = detect_format(self.path, self.options.gzip)
         if self.options.format:
             fmt = self.options.format
         self.info = FileInfo(format=fmt, compression=compression)
@@ -281,10 +308,10 @@ class SourceFile:
 
     def _csv_rows(self) -> Iterator[list[str]]:
         opts = self.options
-        stream, _ = _open_binary(self.path)
+        stream, _ = _open_binary(self.path, self.options.gzip)
         with stream:
             sample = stream.read(SAMPLE_BYTES)
-        stream, _ = _open_binary(self.path)
+        stream, _ = _open_binary(self.path, self.options.gzip)
         encoding = opts.encoding or detect_encoding(sample)
         self.info.encoding = encoding
         lines = _decode_sample(sample, encoding).splitlines()
@@ -430,7 +457,7 @@ class SourceFile:
     # ------------------------------------------------------------------ JSON lines
 
     def _jsonl_chunks(self) -> Iterator[SourceChunk]:
-        stream, _ = _open_binary(self.path)
+        stream, _ = _open_binary(self.path, self.options.gzip)
         sample = stream.read(SAMPLE_BYTES)
         stream.close()
         encoding = self.options.encoding or detect_encoding(sample)
@@ -439,7 +466,7 @@ class SourceFile:
         nums: list[int] = []
         bad: list[tuple[int, str, str]] = []
         row = 0
-        stream, _ = _open_binary(self.path)
+        stream, _ = _open_binary(self.path, self.options.gzip)
         with io.TextIOWrapper(stream, encoding=encoding) as text:
             try:
                 for line in text:

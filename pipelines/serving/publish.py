@@ -18,13 +18,22 @@ A rename swaps the directory entry, not the file: a reader that holds the old
 after the swap gets the new one, and since the publisher never writes the file readers have
 open there is no lock conflict. If anything fails before the swap, the previous serving copy
 is untouched and the temporary files are removed.
+
+One publish at a time: an exclusive ``flock`` on ``{home}/state/publish.lock`` (the kernel
+releases it when the holder dies, so a killed publish never blocks the next one). Holding it,
+the publisher removes the temporaries a killed publish left (``serving/.marts.*.duckdb``,
+``serving/parquet/.*.parquet``, ``serving/._published.json.*``) and logs each. A disk that
+fills up mid-copy raises :class:`PublishError` with one clear line; the previous copy stays.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -32,6 +41,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.locks import exclusive_lock
 from pipelines.settings import home_paths, load_config
 
 SERVING_DB = "marts.duckdb"
@@ -40,6 +50,13 @@ MANIFEST = "_published.json"
 WAREHOUSE_SCHEMA = "marts"
 SERVING_SCHEMA = "main"
 DEFAULT_STORAGE_VERSION = "v1.0.0"
+LOCK_FILE = "publish.lock"  # in {home}/state/
+# Test hook, off by default: SEGMART_FAULT_PAUSE=<point> makes the publisher write
+# {home}/state/fault-<point>.paused and sleep there, so a test can SIGKILL it at that point.
+FAULT_PAUSE_ENV = "SEGMART_FAULT_PAUSE"
+FAULT_POINTS = ("publish.before_swap", "publish.mid_swap")
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,35 @@ class PublishReport:
 
 class PublishError(RuntimeError):
     """The copy failed its audit or a mart is missing; nothing was published."""
+
+
+def fault_pause(point: str, state_dir: Path) -> None:
+    """Pause at ``point`` when ``SEGMART_FAULT_PAUSE`` names it (fault-injection tests only)."""
+    if os.environ.get(FAULT_PAUSE_ENV) != point:
+        return
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / f"fault-{point}.paused").write_text(str(os.getpid()))
+    time.sleep(600)
+
+
+def stale_temporaries(serving: Path) -> list[Path]:
+    """Temporary files of an earlier publish that never finished (killed or crashed)."""
+    patterns = [
+        (serving, ".marts.*.duckdb"),
+        (serving, ".marts.*.duckdb.wal"),
+        (serving, f".{MANIFEST}.*"),
+        (serving / PARQUET_DIR, ".*.parquet"),
+    ]
+    return sorted(p for folder, glob in patterns if folder.is_dir() for p in folder.glob(glob))
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and any(
+        marker in text for marker in ("no space left", "file too large", "disk quota")
+    )
 
 
 def quote(name: str) -> str:
@@ -150,6 +196,24 @@ def publish(
         raise PublishError(f"no warehouse at {paths.warehouse}")
     marts = sorted(dict.fromkeys(marts))
 
+    with exclusive_lock(paths.state / LOCK_FILE, "publish", log):
+        for stale in stale_temporaries(serving):
+            stale.unlink(missing_ok=True)
+            log.warning("removed %s, left by a publish that did not finish", stale)
+        try:
+            return _publish_locked(paths, config, marts, run_id, token, storage_version)
+        except (OSError, duckdb.Error) as exc:
+            if _is_disk_full(exc):
+                raise PublishError(
+                    f"disk full while writing the serving copy in {serving} ({exc}); the "
+                    "previous serving copy is unchanged: free space and run again"
+                ) from exc
+            raise
+
+
+def _publish_locked(paths, config, marts, run_id, token, storage_version) -> PublishReport:
+    serving = paths.serving
+    parquet_dir = serving / PARQUET_DIR
     tmp_db = serving / f".marts.{token}.duckdb"
     tmp_parquet = {m: parquet_dir / f".{m}.{token}.parquet" for m in marts}
     temporaries = [tmp_db, Path(f"{tmp_db}.wal"), *tmp_parquet.values()]
@@ -207,7 +271,9 @@ def publish(
             ),
         )
         # publish: each rename is atomic; the manifest is written last
+        fault_pause("publish.before_swap", paths.state)
         os.replace(tmp_db, serving / SERVING_DB)
+        fault_pause("publish.mid_swap", paths.state)
         for mart, tmp in tmp_parquet.items():
             os.replace(tmp, parquet_dir / f"{mart}.parquet")
         manifest_tmp = serving / f".{MANIFEST}.{token}"

@@ -17,11 +17,12 @@ from datetime import date, datetime
 
 import openpyxl
 import pytest
+import yaml
 
 from pipelines.ingest import readers
 from pipelines.ingest.assets import scan_landing
 from pipelines.ingest.loader import run_ingest
-from pipelines.settings import home_paths
+from pipelines.settings import DEFAULT_CONFIG_FILE, home_paths
 from tests.ingest.conftest import land, manifests, quarantine, raw
 
 HEADER = "order_ref,ordered_on,amount,email\n"
@@ -66,9 +67,9 @@ def test_truncated_csv_last_row_cut_is_quarantined(home):
     assert "bad timestamp '02/0' in ordered_at" in quarantine(home, "orders")["reason"][0]
 
 
-def test_gzip_bomb_is_refused_with_bounded_memory(home, monkeypatch):
-    monkeypatch.setattr(readers, "GZIP_MIN_ALLOWANCE", 1 << 20)  # 1 MB instead of 256 MB
-    monkeypatch.setattr(readers, "GZIP_MAX_RATIO", 10)
+def test_gzip_bomb_is_refused_with_bounded_memory(home):
+    # limits from the home's config: 1 MB instead of 256 MB, 10x instead of 200x
+    (home / "segmart.yaml").write_text("ingest: {gzip_max_ratio: 10, gzip_min_allowance_mb: 1}\n")
     bomb = io.BytesIO()
     with gzip.GzipFile(fileobj=bomb, mode="wb") as gz:
         gz.write((HEADER + "A1,01/02/2024,1,").encode())
@@ -77,6 +78,17 @@ def test_gzip_bomb_is_refused_with_bounded_memory(home, monkeypatch):
     land(home, "orders_bomb.csv.gz", bomb.getvalue())
     f = only(ingest(home))
     assert f.status == "rejected" and "decompression bomb" in f.reason
+    assert "10x" in f.reason and f"{1 << 20:,} bytes" in f.reason
+
+
+def test_gzip_limits_come_from_config(home):
+    assert readers.GzipLimits.from_config(None) == readers.GzipLimits(200, 256 << 20)
+    limits = readers.GzipLimits.from_config({"gzip_max_ratio": 5, "gzip_min_allowance_mb": 2})
+    assert (limits.max_ratio, limits.min_allowance, limits.limit(1 << 20)) == (5, 2 << 20, 5 << 20)
+    with pytest.raises(ValueError, match="gzip_max_ratio"):
+        readers.GzipLimits.from_config({"gzip_max_ratio": 0})
+    shipped = yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())["ingest"]
+    assert readers.GzipLimits.from_config(shipped) == readers.GzipLimits()
 
 
 def test_corrupt_parquet_footer_is_rejected(home):

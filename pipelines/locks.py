@@ -1,0 +1,108 @@
+"""The locks segmart takes, and how a lock left by a dead process is recovered.
+
+Every lock here is a kernel lock on an open file (``flock`` or ``fcntl`` record lock), never a
+lock *file* whose existence means "locked": the kernel drops such a lock when its process exits
+or is killed, so a crash can never leave a stale lock behind. The file itself stays (it holds
+the PID of the last holder, for messages only).
+
+* ``{home}/state/ingest.lock``  one ingest at a time per home (:func:`exclusive_lock`);
+* ``{home}/state/publish.lock`` one publish at a time per home;
+* the DuckDB warehouse file: DuckDB's own ``fcntl`` lock, held while a connection is open.
+  :func:`duckdb_lock_holder` tells who holds it without taking it, so a run can fail with a
+  clear message instead of DuckDB's traceback.
+* Dagster's run storage: its concurrency slots are rows, not kernel locks; a run killed
+  mid-step keeps its slot until :func:`pipelines.automation.recovery.recover_dead_runs` frees it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# struct flock on Linux (64-bit off_t): l_type, l_whence, l_start, l_len, l_pid, padding
+_FLOCK = "hhqqi4x"
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process (not a segmart step waiting its turn) has the warehouse file open."""
+
+
+@contextmanager
+def exclusive_lock(path: Path, what: str, log: logging.Logger) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path``; if another live process holds it, log and wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            log.warning("waiting for the %s running in %s to finish", what, describe_pid(holder))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield  # closed (or the process killed): the kernel releases the lock
+
+
+def describe_pid(pid: int | str | None) -> str:
+    """``PID 123 (segmart run --home …)`` from /proc, for messages."""
+    if not pid or not str(pid).isdigit():
+        return "another process"
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmd = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    except OSError:
+        cmd = ""
+    return f"PID {pid} ({cmd[:120]})" if cmd else f"PID {pid}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def duckdb_lock_holder(path: Path) -> int | None:
+    """PID of another process holding DuckDB's lock on ``path`` (read or write), else None.
+
+    Uses ``F_GETLK``, which tests the lock without taking it. Locks held by this process are
+    never reported (POSIX record locks belong to the process).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        probe = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        l_type, _, _, _, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, probe))
+    finally:
+        os.close(fd)
+    return None if l_type == fcntl.F_UNLCK else pid
+
+
+def is_segmart_process(pid: int) -> bool:
+    """A segmart, Dagster or dbt process (which waits for the warehouse pool, not fails)."""
+    text = describe_pid(pid).lower()
+    return any(word in text for word in ("segmart", "dagster", "dbt"))
+
+
+def check_warehouse_free(path: Path) -> None:
+    """Fail clearly when a process other than segmart's own holds the warehouse file open."""
+    pid = duckdb_lock_holder(path)
+    if pid is None or is_segmart_process(pid):
+        return  # free, or a segmart run whose steps the warehouse pool serialises with ours
+    raise WarehouseBusy(
+        f"the warehouse {path} is open in {describe_pid(pid)}; close that connection "
+        "(BI tools should read serving/marts.duckdb, never the warehouse) and run again"
+    )
