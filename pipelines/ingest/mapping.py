@@ -41,6 +41,7 @@ COLUMN_KEYS = {
     "map",
     "timezone",
     "range",
+    "required",
 }
 MAPPING_KEYS = {
     "name",
@@ -89,6 +90,7 @@ class ColumnSpec:
     value_map: dict = field(default_factory=dict)
     timezone: str | None = None
     range: tuple[float, float] | None = None
+    required: bool = False  # the mapping requires a value the contract leaves optional
 
     @property
     def is_derived(self) -> bool:
@@ -190,6 +192,7 @@ def parse_mapping(spec: dict, path: Path) -> Mapping:
             value_map={str(k): v for k, v in (cspec.get("map") or {}).items()},
             timezone=cspec.get("timezone"),
             range=tuple(rng) if rng else None,
+            required=bool(cspec.get("required", False)),
         )
     decimal = spec.get("decimal")
     if decimal not in (None, ".", ","):

@@ -376,12 +376,12 @@ def _timestamp_sql(v: str, spec: ColumnSpec, tz: str) -> str:
 
 def _rule_sql(col: Column, m: Mapping, has_value: bool) -> list[str]:
     out = []
-    if col.required:  # a bad value already has its own reason
+    spec = m.columns.get(col.name)
+    if col.required or (spec is not None and spec.required):  # a bad value has its own reason
         cond = f"{q(col.name)} IS NULL" + (
             f" AND {q('v__' + col.name)} IS NULL" if has_value else ""
         )
         out.append(f"CASE WHEN {cond} THEN {lit('missing required ' + col.name)} END")
-    spec = m.columns.get(col.name)
     rng = CONTRACT_RANGES.get((m.entity_name, col.name)) or (spec.range if spec else None)
     if rng:
         lo, hi = rng

@@ -199,6 +199,24 @@ def test_shopify_orders_fill_down_returns_and_offsets(home):
     assert df["channel"].tolist() == ["web", "web", "web", "pos"]
 
 
+def test_shopify_line_without_price_is_quarantined(home):
+    """`N/A` is a null token, but a line without a price has unknown revenue: the Shopify
+    mapping requires it, so the line goes to quarantine instead of loading as null."""
+    land(
+        home,
+        "orders_export_2.csv",
+        "Name,Currency,Created at,Lineitem quantity,Lineitem name,Lineitem price\n"
+        "#2001,USD,2024-03-05 10:00:00 -0500,1,Cap,20.00\n"
+        "#2001,,,2,Scarf,N/A\n"
+        "#2002,USD,2024-03-06 10:00:00 -0500,,Mug,12.00\n",
+    )
+    f = _one(home)
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (3, 1, 2)
+    assert raw(home, "orders")["net_amount"].tolist() == [20.0]
+    reasons = sorted(quarantine(home, "orders")["reason"])
+    assert reasons == ["missing required quantity", "missing required unit_price"]
+
+
 def test_nps_export_offsets_and_out_of_range(home):
     text = (
         "Response ID,Person ID,Email,Name,Score,Comment,Created At,Survey,contact_id,"
