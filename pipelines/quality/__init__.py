@@ -4,6 +4,8 @@ Public API:
 
 * ``raw_checks``: list of blocking checks, one per raw entity (``AssetKey([source, entity])``);
 * ``mart_checks(mart_names)``: blocking checks for the marts that have a suite file;
+* ``reconcile_checks()``: blocking reconciliation checks between layers (rows and money
+  conserved landing → raw + quarantine → staging → facts → KPI marts), see ``reconcile``;
 * ``validate_raw(home, entity)`` / ``validate_mart(home, mart)``: the same validations outside
   Dagster, returning a :class:`~pipelines.quality.runner.SuiteRun`.
 
@@ -23,12 +25,14 @@ from pipelines.quality.checks import (  # noqa: E402 - after the guard, before G
     validate_mart,
     validate_raw,
 )
+from pipelines.quality.reconcile import reconcile_checks  # noqa: E402
 
 __all__ = [
     "check_result",
     "mart_checks",
     "raw_check_definitions",
     "raw_checks",
+    "reconcile_checks",
     "validate_mart",
     "validate_raw",
 ]
