@@ -641,6 +641,9 @@ class Batcher:
                 job.commit(self.con)
             except (duckdb.Error, MappingError) as exc:
                 job.fail(exc)
+            except BaseException:  # e.g. disk full: drop this file's temp output too
+                job.abort()
+                raise
         if job.failed:
             _reject(job.path, self.paths.rejected, job.file_hash, job.result.reason)
         self.manifest.write(job.result.to_dict())
@@ -743,8 +746,13 @@ class _Writer:
         fsync_path(self.target.parent)
 
     def abort(self) -> None:
+        """Drop the temp file; never raises (it runs while another error propagates)."""
         if self.writer is not None:
-            self.writer.close()
+            try:
+                self.writer.close()
+            except OSError:  # e.g. the disk is full: the close cannot flush either
+                self.writer.is_open = False  # so pyarrow's __del__ does not try again
+            self.writer = None
         self.tmp.unlink(missing_ok=True)
 
 

@@ -51,10 +51,10 @@ WAREHOUSE_SCHEMA = "marts"
 SERVING_SCHEMA = "main"
 DEFAULT_STORAGE_VERSION = "v1.0.0"
 LOCK_FILE = "publish.lock"  # in {home}/state/
-# Test hook, off by default: SEGMART_FAULT_PAUSE=<point> makes the publisher write
-# {home}/state/fault-<point>.paused and sleep there, so a test can SIGKILL it at that point.
+# Test hook, off by default: SEGMART_FAULT_PAUSE=<point> makes the publisher pause at that
+# point (see fault_pause), so a test can SIGKILL it there or fill the disk before it goes on.
 FAULT_PAUSE_ENV = "SEGMART_FAULT_PAUSE"
-FAULT_POINTS = ("publish.before_swap", "publish.mid_swap")
+FAULT_POINTS = ("publish.start", "publish.before_swap", "publish.mid_swap")
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 log = logging.getLogger(__name__)
 
@@ -94,12 +94,21 @@ class PublishError(RuntimeError):
 
 
 def fault_pause(point: str, state_dir: Path) -> None:
-    """Pause at ``point`` when ``SEGMART_FAULT_PAUSE`` names it (fault-injection tests only)."""
+    """Pause at ``point`` when ``SEGMART_FAULT_PAUSE`` names it (fault-injection tests only).
+
+    Writes ``{state}/fault-<point>.paused`` and waits (at most 10 minutes) until the test
+    creates ``fault-<point>.resume`` — or kills the process.
+    """
     if os.environ.get(FAULT_PAUSE_ENV) != point:
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / f"fault-{point}.paused").write_text(str(os.getpid()))
-    time.sleep(600)
+    paused, resume = (state_dir / f"fault-{point}.{s}" for s in ("paused", "resume"))
+    paused.write_text(str(os.getpid()))
+    deadline = time.monotonic() + 600
+    while not resume.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    paused.unlink(missing_ok=True)
+    resume.unlink(missing_ok=True)
 
 
 def stale_temporaries(serving: Path) -> list[Path]:
@@ -197,6 +206,7 @@ def publish(
     marts = sorted(dict.fromkeys(marts))
 
     with exclusive_lock(paths.state / LOCK_FILE, "publish", log):
+        fault_pause("publish.start", paths.state)
         for stale in stale_temporaries(serving):
             stale.unlink(missing_ok=True)
             log.warning("removed %s, left by a publish that did not finish", stale)

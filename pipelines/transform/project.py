@@ -90,6 +90,9 @@ def dbt_vars(home: str | os.PathLike | None = None) -> str:
 
 
 def dbt_env(paths: HomePaths) -> None:
-    """Point dbt's ``profiles.yml`` (env_var SEGMART_HOME) at this run's home."""
+    """Point dbt's ``profiles.yml`` at this run's home and its ``duckdb.memory_limit``."""
     os.environ["SEGMART_HOME"] = str(paths.root)
+    memory_limit = (load_config(paths.root).get("duckdb") or {}).get("memory_limit")
+    if memory_limit:  # profiles.yml reads it; without config it defaults to 3GB there
+        os.environ["SEGMART_DUCKDB_MEMORY_LIMIT"] = str(memory_limit)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
