@@ -96,3 +96,7 @@ def dbt_env(paths: HomePaths) -> None:
     if memory_limit:  # profiles.yml reads it; without config it defaults to 3GB there
         os.environ["SEGMART_DUCKDB_MEMORY_LIMIT"] = str(memory_limit)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # The project is several @dbt_assets, and Dagster runs subsets of them: a test runs in the
+    # op that builds its model (buildable), never in one that only builds a parent, such as a
+    # seed (dbt's default, eager, would run it there before its model exists).
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")

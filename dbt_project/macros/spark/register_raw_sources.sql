@@ -24,7 +24,10 @@
     {%- set schemas = segmart.raw_schemas() -%}
     {%- set template = var('spark_raw_location',
         env_var('SEGMART_HOME', '../data').rstrip('/') ~ '/raw/{name}') -%}
+    {#- raw entities only: they carry meta.external_location (source `ml` is written by the
+        k-means assets of pipelines/segments, not read from Parquet) -#}
     {%- set sources = graph.sources.values() | selectattr('package_name', 'equalto', project_name)
+        | selectattr('source_meta.external_location', 'defined')
         | sort(attribute='unique_id') | list -%}
     {%- for schema in sources | map(attribute='schema') | unique -%}
         {%- call statement('create_schema_' ~ schema) -%}

@@ -1,0 +1,122 @@
+"""Dagster assets of group ``segments_ml``: k-means clusters between the dbt models.
+
+dbt builds ``dim_accounts`` / ``dim_customers`` → these assets fit k-means and write
+``ml.*_clusters`` / ``ml.*_cluster_profiles`` → dbt sources ``ml`` feed the marts
+``dim_account_clusters``, ``dim_customer_clusters`` and ``dim_cluster_profiles``.
+The asset keys (``ml/<table>``) are the keys the dbt translator gives those sources.
+"""
+
+import dagster as dg
+
+from pipelines.quality.gate import enforce_upstream_checks
+from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.segments.config import cluster_spec
+from pipelines.segments.kmeans import ClusterFit, fit_clusters, profile_wide
+from pipelines.segments.warehouse import (
+    ML_SCHEMA,
+    connect,
+    read_features,
+    table_names,
+    write_tables,
+)
+
+GROUP = "segments_ml"
+MART_BY_ENTITY = {"accounts": "dim_accounts", "customers": "dim_customers"}
+
+
+def fit_metadata(fit: ClusterFit, spec) -> dict:
+    wide = profile_wide(fit.profile)
+    metadata = {
+        "dagster/row_count": fit.rows,
+        "k": fit.k,
+        "silhouette": dg.MetadataValue.float(fit.silhouette)
+        if fit.silhouette is not None
+        else dg.MetadataValue.text("n/a"),
+        "silhouette_by_k": dg.MetadataValue.json(
+            {str(k): v for k, v in fit.silhouette_by_k.items()}
+        ),
+        "fit_features": dg.MetadataValue.json(fit.fit_features),
+        "dropped_features": dg.MetadataValue.json(fit.dropped_features),
+        "imputed_nulls (median)": dg.MetadataValue.json(fit.imputed),
+        "random_state": spec.random_state,
+        "profile": dg.MetadataValue.md(wide.to_markdown(index=False, floatfmt=".4g"))
+        if not wide.empty
+        else dg.MetadataValue.text("no clusters"),
+    }
+    if fit.note:
+        metadata["note"] = fit.note
+    return metadata
+
+
+def build_cluster_asset(entity: str) -> dg.AssetsDefinition:
+    """``ml/<entity>_clusters`` + ``ml/<entity>_cluster_profiles`` from ``dim_<entity>``."""
+    mart = dg.AssetKey(MART_BY_ENTITY[entity])
+    clusters_table, profile_table = table_names(entity)
+    singular = entity.rstrip("s")
+
+    @dg.multi_asset(
+        name=f"{singular}_clusters",
+        specs=[
+            dg.AssetSpec(
+                [ML_SCHEMA, clusters_table],
+                deps=[mart],
+                group_name=GROUP,
+                kinds={"scikit-learn", "duckdb"},
+                description=(
+                    f"k-means cluster of every row of {mart.path[-1]} (key, cluster_id, "
+                    "cluster_label); config/segmart.yaml `clusters:`."
+                ),
+            ),
+            dg.AssetSpec(
+                [ML_SCHEMA, profile_table],
+                deps=[mart],
+                group_name=GROUP,
+                kinds={"scikit-learn", "duckdb"},
+                description=(
+                    f"Profile of the {singular} clusters: size, share, mean and z-score "
+                    "centroid of each feature, readable label."
+                ),
+            ),
+        ],
+        pool=WAREHOUSE_POOL,
+    )
+    def _clusters(context: dg.AssetExecutionContext, segmart: SegmartHome):
+        enforce_upstream_checks(context, [mart])
+        config = segmart.config()
+        spec = cluster_spec(config, entity)
+        with connect(segmart.paths.warehouse, config.get("duckdb")) as con:
+            frame = read_features(con, spec)
+            fit = fit_clusters(frame, spec)
+            # written even when empty, so the dbt marts downstream see zero rows, not stale ones
+            written = write_tables(con, entity, fit.assignments, fit.profile)
+        context.log.info(
+            f"{entity}: {fit.rows} rows in {fit.k} clusters, silhouette {fit.silhouette}"
+            + (f" ({fit.note})" if fit.note else "")
+        )
+        metadata = fit_metadata(fit, spec)
+        yield dg.MaterializeResult(
+            asset_key=[ML_SCHEMA, clusters_table],
+            metadata={**metadata, "table": written[0]},
+        )
+        yield dg.MaterializeResult(
+            asset_key=[ML_SCHEMA, profile_table],
+            metadata={
+                "dagster/row_count": len(fit.profile),
+                "clusters": fit.k,
+                "profile": metadata["profile"],
+                "table": written[1],
+            },
+        )
+
+    return _clusters
+
+
+def build_cluster_assets() -> list[dg.AssetsDefinition]:
+    """The two k-means assets and the dbt models after them (tag ``after_ml``)."""
+    from pipelines.transform.dbt_cluster_assets import build_dbt_cluster_assets
+
+    return [
+        build_cluster_asset("accounts"),
+        build_cluster_asset("customers"),
+        build_dbt_cluster_assets(),
+    ]

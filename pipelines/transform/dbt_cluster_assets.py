@@ -1,0 +1,43 @@
+"""The dbt models that read the k-means tables: their own ``@dbt_assets`` (tag ``after_ml``).
+
+Lineage dbt → Python → dbt: ``dim_accounts`` / ``dim_customers`` (main ``@dbt_assets``) →
+``account_clusters`` / ``customer_clusters`` (pipelines/segments) → these models. Keeping them
+out of the main ``@dbt_assets`` (which excludes ``tag:after_ml``) means no op-level cycle, so
+Dagster never has to split the main dbt op into subsets to plan a run.
+"""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from pipelines.quality.gate import enforce_upstream_checks
+from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.transform.dbt_assets import TRANSLATOR
+from pipelines.transform.project import dbt_env, dbt_project, dbt_vars, ensure_manifest
+
+AFTER_ML_TAG = "after_ml"
+
+
+def build_dbt_cluster_assets() -> dg.AssetsDefinition:
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=ensure_manifest(project),
+        project=project,
+        dagster_dbt_translator=TRANSLATOR,
+        pool=WAREHOUSE_POOL,
+        name="segmart_dbt_after_ml",
+        select=f"tag:{AFTER_ML_TAG}",
+    )
+    def segmart_dbt_after_ml(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome
+    ):
+        """dbt build of the models downstream of the k-means assets (tests as asset checks)."""
+        dbt_env(segmart.paths)
+        deps = context.assets_def.asset_deps
+        upstream = {
+            key for selected in context.selected_asset_keys for key in deps.get(selected, ())
+        } - set(context.assets_def.keys)
+        enforce_upstream_checks(context, upstream)
+        yield from dbt.cli(["build", "--vars", dbt_vars(segmart.home)], context=context).stream()
+
+    return segmart_dbt_after_ml
