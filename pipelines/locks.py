@@ -57,7 +57,7 @@ def describe_pid(pid: int | str | None) -> str:
         return "another process"
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        cmd = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+        cmd = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
     except OSError:
         cmd = ""
     return f"PID {pid} ({cmd[:120]})" if cmd else f"PID {pid}"
