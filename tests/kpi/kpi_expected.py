@@ -315,7 +315,58 @@ def b2c_monthly(as_of: pd.Timestamp) -> pd.DataFrame:
     lifespan = np.where(
         pooled > 0, np.minimum(1 / (12 * pooled), MAX_LIFESPAN_YEARS), MAX_LIFESPAN_YEARS
     )
+    out["lifespan_years"] = lifespan
     out["ltv"] = out["gross_profit_t12"] / out["active_t12"].replace(0, np.nan) * lifespan
+    return out
+
+
+def segment_unit_economics(segment_of: dict, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Expected unit economics of kpi_segment_monthly for one customer segmentation.
+
+    ``segment_of`` maps customer_id → segment. Members: customers from the month of their
+    first purchase to the as-of month. A customer's acquisition cost: the expected CAC of its
+    first-touch channel in its first purchase month (0 where that channel had no spend).
+    """
+    facts = order_facts()
+    cac = channel_monthly()["cac"].fillna(0.0)
+    all_sessions = sessions()
+    cost = {}
+    for conv in conversions():
+        if conv.kind == "order" and conv.is_new_customer:
+            [customer] = conv.persons
+            channel = credited_channel(conv, "first_touch", all_sessions)
+            cost[customer] = cac.get((month(conv.converted_at), channel), 0.0)
+    first = facts[facts["is_first_order"]].set_index("customer_id")["month"]
+    profit = (
+        facts[facts["customer_id"].notna()].groupby(["customer_id", "month"])["gross_profit"].sum()
+    )
+    rows = []
+    for customer, first_month in first.items():
+        for m in pd.date_range(first_month, month(as_of), freq="MS"):
+            rows.append({
+                "month_start": m, "segment_value": segment_of[customer],
+                "is_new": m == first_month, "cost": cost.get(customer, 0.0),
+                "gross_profit": profit.get((customer, m), 0.0),
+            })  # fmt: skip
+    members = pd.DataFrame(rows)
+    members["new_cost"] = members["cost"].where(members["is_new"], 0.0)
+    out = members.groupby(["segment_value", "month_start"]).agg(
+        members=("cost", "size"),
+        new_customers=("is_new", "sum"),
+        acquisition_spend=("new_cost", "sum"),
+        members_cost=("cost", "sum"),
+        gross_profit=("gross_profit", "sum"),
+    )
+    out["cac"] = out["members_cost"] / out["members"]
+    lifespan = b2c_monthly(as_of)["lifespan_years"]
+    trailing = []
+    for segment, m in out.index:
+        window = out.loc[segment]
+        window = window[(window.index <= m) & (window.index > m - pd.DateOffset(months=12))]
+        annual = 12 * window["gross_profit"].sum() / window["members"].sum()
+        trailing.append(annual * lifespan.get(m, np.nan))
+    out["ltv"] = trailing
+    out["ltv_to_cac"] = out["ltv"] / out["cac"].replace(0, np.nan)
     return out
 
 

@@ -12,6 +12,7 @@ from kpi_expected import (
     cohort_retention,
     nps_by_month,
     order_facts,
+    segment_unit_economics,
     spend,
 )
 
@@ -146,3 +147,47 @@ def test_kpi_catalogue_points_at_existing_mart_columns(kpi_warehouse):
         columns = set(kpi_warehouse.table(f"marts.{mart}").columns)
         missing = set(group["mart_column"]) - columns
         assert not missing, f"{mart}: catalogue names missing columns {missing}"
+
+
+def test_segment_ltv_and_cac_equal_pandas(kpi_warehouse):
+    """Unit economics per customer segment (acquisition channel) in kpi_segment_monthly."""
+    customers = kpi_warehouse.table("marts.dim_customers")
+    segment_of = dict(zip(customers["customer_id"], customers["acquisition_channel"], strict=True))
+    expected = segment_unit_economics(segment_of, AS_OF)
+    mart = kpi_warehouse.table("marts.kpi_segment_monthly")
+    mart = mart[
+        (mart["entity_type"] == "customer") & (mart["segment_type"] == "acquisition_channel")
+    ]
+    mart = mart.assign(month_start=pd.to_datetime(mart["month_start"]))
+    actual = mart.set_index(["segment_value", "month_start"]).sort_index()
+    assert list(actual.index) == list(expected.index)
+    assert (actual["members"] == expected["members"]).all()
+    assert (actual["new_customers"] == expected["new_customers"]).all()
+    for column in ("acquisition_spend", "cac", "ltv", "ltv_to_cac"):
+        _assert_close(actual[column], expected[column], column)
+    assert expected["acquisition_spend"].sum() > 0  # some paid acquisition in the dataset
+    assert expected["ltv_to_cac"].notna().any()
+
+
+def test_segment_acquisition_spend_splits_channel_spend(kpi_warehouse):
+    """Every segmentation splits the same acquisition spend: per month, the sum over its
+    segments equals the CAC of each channel-month times its new B2C customers."""
+    mart = kpi_warehouse.table("marts.kpi_segment_monthly")
+    mart = mart[mart["entity_type"] == "customer"]
+    per_type = mart.groupby(["segment_type", "month_start"])["acquisition_spend"].sum().unstack(0)
+    assert per_type.shape[1] >= 3
+    for column in per_type.columns:
+        _assert_close(per_type[column], per_type.iloc[:, 0], column)
+    channel = kpi_warehouse.table("marts.kpi_channel_monthly")
+    by_channel = (
+        channel.assign(
+            allocated=channel["spend"]
+            / channel["new_customers"].replace(0, np.nan)
+            * channel["new_b2c_customers"]
+        )
+        .groupby("month_start")["allocated"]
+        .sum(min_count=1)
+    )
+    by_channel = by_channel[by_channel > 0]
+    _assert_close(per_type.iloc[:, 0][per_type.iloc[:, 0] > 0], by_channel, "allocated spend")
+    assert mart.loc[mart["entity_type"] == "account", "ltv"].isna().all()

@@ -60,6 +60,12 @@
     ((year({{ end_expr }}) - year({{ start_expr }})) * 12 + month({{ end_expr }}) - month({{ start_expr }}))
 {%- endmacro %}
 
+{#- Months since year 0 (year × 12 + month): an integer to order months by, e.g. in a
+    `range between 11 preceding and current row` window over monthly rows. -#}
+{% macro month_index(expr) -%}
+    (year({{ expr }}) * 12 + month({{ expr }}))
+{%- endmacro %}
+
 {#- A relation with one column `date_day`, one row per day from start to end (inclusive).
     Both arguments are SQL expressions evaluating to dates (scalar subqueries allowed). -#}
 {% macro date_spine(start_expr, end_expr) -%}

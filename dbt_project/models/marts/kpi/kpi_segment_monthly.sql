@@ -7,7 +7,21 @@
     membership history: customers from their first purchase, accounts from creation).
     B2C columns (orders, revenue, AOV) are filled for customer segments, B2B columns
     (leads, deals, win rate, ACV) for account segments; NPS for both. Filter on one
-    entity_type and segment_type before summing. -#}
+    entity_type and segment_type before summing.
+    Unit economics of customer segments (null for account segments):
+    * a customer's acquisition cost = the CAC of its first-touch channel in the month of its
+      first purchase (kpi_channel_monthly: spend / new customers of that channel-month);
+      customers acquired through unpaid or unattributed channels cost 0 — so the spend of
+      every channel-month with new customers is split evenly over them (B2C customers and
+      B2B accounts alike, as in the channel CAC); spend of a channel-month without new
+      customers is acquisition cost of nobody;
+    * new_customers / acquisition_spend: members acquired in the month and their cost;
+      new_customer_cac = acquisition_spend / new_customers;
+    * cac = the average acquisition cost of the segment's members (what it cost to acquire
+      the people now in the segment), so LTV:CAC compares value and cost of the same people;
+    * ltv = annual gross profit per member (12 × trailing-12-month gross profit / member-months
+      of the segment) × the blended customer lifespan of kpi_b2c_monthly that month;
+      ltv_to_cac = ltv / cac. -#}
 
 {%- set customer_attributes = ['motion', 'acquisition_channel', 'region', 'age_band'] %}
 {%- set account_attributes = ['firmographic_segment', 'industry', 'size_band', 'region', 'motion'] %}
@@ -76,6 +90,40 @@ segments as (
     inner join accounts
         on account_roster.entity_id = accounts.account_id
     {% endfor %}
+
+),
+
+channel_cac as (
+
+    select
+        month_start,
+        channel,
+        {{ segmart.safe_divide('spend', 'new_customers') }} as cac
+    from {{ ref('kpi_channel_monthly') }}
+
+),
+
+customer_acquisition as (
+
+    select
+        attribution.customer_key,
+        sum(attribution.credit * coalesce(channel_cac.cac, 0)) as acquisition_cost
+    from {{ ref('fct_attribution') }} as attribution
+    left join channel_cac
+        on attribution.conversion_month = channel_cac.month_start
+        and attribution.channel = channel_cac.channel
+    where attribution.attribution_model = 'first_touch'
+        and attribution.is_new_customer
+        and attribution.conversion_type = 'order'
+        and attribution.customer_key is not null
+    group by attribution.customer_key
+
+),
+
+lifespan as (
+
+    select month_start, customer_lifespan_years
+    from {{ ref('kpi_b2c_monthly') }}
 
 ),
 
@@ -154,6 +202,11 @@ joined as (
         segments.segment_value,
         segments.entity_id,
         case when coalesce(customer_activity.orders, 0) > 0 then 1 else 0 end as is_active_customer,
+        case when segments.entity_type = 'customer'
+            and {{ segmart.month_start('customers.first_order_at') }} = segments.month_start
+            then 1 else 0 end as is_new_customer,
+        case when segments.entity_type = 'customer'
+            then coalesce(customer_acquisition.acquisition_cost, 0) end as acquisition_cost,
         coalesce(customer_activity.orders, 0) as orders,
         coalesce(customer_activity.net_revenue, 0) as net_revenue,
         coalesce(customer_activity.gross_profit, 0) as gross_profit,
@@ -175,6 +228,12 @@ joined as (
         on segments.entity_type = 'account'
         and segments.entity_id = account_activity.entity_id
         and segments.month_start = account_activity.month_start
+    left join customers
+        on segments.entity_type = 'customer'
+        and segments.entity_id = customers.customer_key
+    left join customer_acquisition
+        on segments.entity_type = 'customer'
+        and segments.entity_id = customer_acquisition.customer_key
     left join nps_by_entity
         on segments.entity_type = nps_by_entity.entity_type
         and segments.entity_id = nps_by_entity.entity_id
@@ -191,6 +250,9 @@ aggregated as (
         segment_value,
         count(*) as members,
         sum(is_active_customer) as active_customers,
+        sum(is_new_customer) as new_customers,
+        sum(case when is_new_customer = 1 then acquisition_cost else 0 end) as acquisition_spend,
+        sum(acquisition_cost) as members_acquisition_cost,
         sum(orders) as orders,
         sum(net_revenue) as net_revenue,
         sum(gross_profit) as gross_profit,
@@ -208,6 +270,41 @@ aggregated as (
 
 ),
 
+segment_trailing as (
+
+    select
+        aggregated.*,
+        sum(gross_profit) over (
+            partition by entity_type, segment_type, segment_value
+            order by {{ segmart.month_index('month_start') }}
+            range between 11 preceding and current row
+        ) as gross_profit_t12,
+        sum(members) over (
+            partition by entity_type, segment_type, segment_value
+            order by {{ segmart.month_index('month_start') }}
+            range between 11 preceding and current row
+        ) as member_months_t12
+    from aggregated
+
+),
+
+economics as (
+
+    select
+        segment_trailing.*,
+        case when segment_trailing.entity_type = 'customer' then
+            12.0 * {{ segmart.safe_divide('segment_trailing.gross_profit_t12', 'segment_trailing.member_months_t12') }}
+            * lifespan.customer_lifespan_years
+        end as ltv,
+        case when segment_trailing.entity_type = 'customer' then
+            {{ segmart.safe_divide('segment_trailing.members_acquisition_cost', 'segment_trailing.members') }}
+        end as cac
+    from segment_trailing
+    left join lifespan
+        on segment_trailing.month_start = lifespan.month_start
+
+),
+
 final as (
 
     select
@@ -219,6 +316,15 @@ final as (
         segment_value,
         cast(members as bigint) as members,
         cast(active_customers as bigint) as active_customers,
+        case when entity_type = 'customer' then cast(new_customers as bigint) end as new_customers,
+        case when entity_type = 'customer' then cast(acquisition_spend as double) end
+            as acquisition_spend,
+        case when entity_type = 'customer' then
+            {{ segmart.safe_divide('acquisition_spend', 'new_customers') }}
+        end as new_customer_cac,
+        cast(cac as double) as cac,
+        cast(ltv as double) as ltv,
+        {{ segmart.safe_divide('ltv', 'cac') }} as ltv_to_cac,
         cast(orders as bigint) as orders,
         cast(net_revenue as double) as net_revenue,
         cast(gross_profit as double) as gross_profit,
@@ -233,7 +339,7 @@ final as (
         {{ segmart.safe_divide('won_acv', 'won_deals') }} as average_acv,
         cast(nps_responses as bigint) as nps_responses,
         100.0 * {{ segmart.safe_divide('promoters - detractors', 'nps_responses') }} as nps
-    from aggregated
+    from economics
 
 )
 
