@@ -73,6 +73,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_started_at(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds, from /proc), or None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+
+
 def duckdb_lock_holder(path: Path) -> int | None:
     """PID of another process holding DuckDB's lock on ``path`` (read or write), else None.
 
@@ -94,7 +109,7 @@ def duckdb_lock_holder(path: Path) -> int | None:
 def is_segmart_process(pid: int) -> bool:
     """A segmart, Dagster or dbt process (which waits for the warehouse pool, not fails)."""
     text = describe_pid(pid).lower()
-    return any(word in text for word in ("segmart", "dagster", "dbt"))
+    return any(word in text for word in ("segmart", "pipelines.cli", "dagster", "dbt"))
 
 
 def check_warehouse_free(path: Path) -> None:

@@ -20,7 +20,7 @@ import re
 import dagster as dg
 from dagster._core.storage.dagster_run import RunsFilter
 
-from pipelines.locks import describe_pid, pid_alive
+from pipelines.locks import describe_pid, pid_alive, process_started_at
 
 log = logging.getLogger(__name__)
 UNFINISHED = [
@@ -43,6 +43,14 @@ def run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     return None
 
 
+def _runs_in(pid: int, run_started: float | None) -> bool:
+    """``pid`` is alive and is the process that started the run (not a reused PID)."""
+    if not pid_alive(pid):
+        return False
+    started = process_started_at(pid)
+    return started is None or run_started is None or started <= run_started + 1
+
+
 def is_local(instance: dg.DagsterInstance) -> bool:
     return type(instance.run_storage).__name__.startswith("Sqlite")
 
@@ -52,9 +60,10 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     if not is_local(instance):
         return []
     recovered = []
-    for run in instance.get_runs(filters=RunsFilter(statuses=UNFINISHED)):
+    for record in instance.get_run_records(filters=RunsFilter(statuses=UNFINISHED)):
+        run = record.dagster_run
         pid = run_pid(instance, run.run_id)
-        if pid is None or (pid != os.getpid() and pid_alive(pid)):
+        if pid is None or (pid != os.getpid() and _runs_in(pid, record.start_time)):
             continue  # not started in process yet, or still running
         message = (
             f"run {run.run_id} was left {run.status.value} by {describe_pid(pid)}, which no "
