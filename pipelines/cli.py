@@ -165,15 +165,62 @@ def _with_progress(label: str, work):
 
 
 def _run_pipeline(skip_checks: bool) -> bool:
-    """Execute the full job in process against the instance in DAGSTER_HOME (run history kept)."""
+    """Run the pipeline in process against the instance in DAGSTER_HOME (run history kept).
+
+    Two runs of the full job: the ingest assets and their checks, then everything downstream.
+    Between them, pipelines/transform/catchup.py decides from the raw files what the
+    daily-partitioned dbt models need: a full refresh (fresh home, changed columns, removed
+    files), the partitions from the earliest new date on (one single-run backfill), or
+    nothing. ``--no-checks`` (benchmarks) is one unpartitioned run: a full rebuild.
+    """
+    import uuid
+
     import dagster as dg
 
     from pipelines.automation.jobs import FULL_REFRESH_JOB_NAME, NO_CHECKS_JOB_NAME
     from pipelines.definitions import defs
+    from pipelines.ingest.assets import ingest_assets
+    from pipelines.settings import home_paths
+    from pipelines.transform.catchup import plan_partitions, save_snapshot
+    from pipelines.transform.partitions import daily_partitions, partition_settings
+    from pipelines.transform.project import dbt_project
 
-    job = defs().resolve_job_def(NO_CHECKS_JOB_NAME if skip_checks else FULL_REFRESH_JOB_NAME)
+    definitions = defs()
+    if skip_checks:
+        job = definitions.resolve_job_def(NO_CHECKS_JOB_NAME)
+        with dg.DagsterInstance.get() as instance:
+            return _report(job.execute_in_process(instance=instance, raise_on_error=False))
+
+    job = definitions.resolve_job_def(FULL_REFRESH_JOB_NAME)
+    graph = definitions.resolve_asset_graph()
+    ingest_keys = {key for assets_def in ingest_assets for key in assets_def.keys}
+    partitioned = {key for key in graph.materializable_asset_keys if graph.get(key).is_partitioned}
+    downstream = set(graph.materializable_asset_keys) - ingest_keys
+    paths = home_paths()
+    tags = {"segmart/invocation": uuid.uuid4().hex[:12]}
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        ingest = job.execute_in_process(
+            instance=instance, asset_selection=sorted(ingest_keys), tags=tags, raise_on_error=False
+        )
+        if not _report(ingest):
+            return False
+        plan, snapshot = plan_partitions(
+            paths, daily_partitions(partition_settings()), dbt_project().manifest_path
+        )
+        click.echo(f"Daily partitions: {plan.reason}")
+        selection = downstream if plan.rebuild else downstream - partitioned
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=sorted(selection),
+            tags=tags | plan.tags(),
+            raise_on_error=False,
+        )
+    if result.success and plan.rebuild:
+        save_snapshot(paths, snapshot)
+    return _report(result)
+
+
+def _report(result) -> bool:
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         click.secho(f"Run {result.run_id} failed at: {', '.join(failed) or 'a check'}", fg="red")

@@ -28,7 +28,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *ingest_assets,
-            dbt_assets,
+            *dbt_assets,
             build_serving_asset(marts, gated_by=reconciled_staging_keys()),
             build_report_asset(SERVING_KEY),
         ],

@@ -1,4 +1,11 @@
-"""Jobs: the whole refresh, and the ingest-and-onwards run a landing sensor starts."""
+"""Jobs: the whole refresh, and the ingest-and-onwards run a landing sensor starts.
+
+The full job holds the daily-partitioned dbt models (pipelines/transform/partitions.py) and
+the unpartitioned rest, which Dagster allows in one job. Launched with a partition or a
+partition range (the daily schedule, a backfill: one run per range), the partitioned models
+rebuild that window; launched without one (the landing sensor, `dagster job execute`, the
+tests) they are rebuilt completely. Unpartitioned assets are rebuilt in every run.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,10 @@ FULL_REFRESH_JOB_NAME = "segmart_full"
 full_refresh_job = dg.define_asset_job(
     FULL_REFRESH_JOB_NAME,
     selection=dg.AssetSelection.all(),
-    description="Ingest new landing files, check, build the dbt models, check the marts, publish.",
+    description=(
+        "Ingest new landing files, check, build the dbt models (the daily-partitioned ones for "
+        "the selected partitions, all of them without a partition), check the marts, publish."
+    ),
 )
 
 NO_CHECKS_JOB_NAME = "segmart_no_checks"

@@ -1,5 +1,6 @@
-"""One ``@dbt_assets`` running ``dbt build``: models become assets, dbt tests asset checks."""
+"""``@dbt_assets`` running ``dbt build``: models become assets, dbt tests asset checks."""
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,15 @@ from dagster_dbt import (
 
 from pipelines.quality.gate import enforce_upstream_checks
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.transform.catchup import FULL_REFRESH_TAG
+from pipelines.transform.partitions import (
+    PARTITIONED_TAG,
+    WINDOW_ENV,
+    Window,
+    daily_partitions,
+    partition_settings,
+    window_for,
+)
 from pipelines.transform.project import dbt_env, dbt_project, dbt_vars, ensure_manifest
 
 
@@ -50,9 +60,25 @@ TRANSLATOR = SegmartDbtTranslator(
 )
 
 
-def build_dbt_assets() -> dg.AssetsDefinition:
+def _upstream_of_selection(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
+    deps = context.assets_def.asset_deps
+    return {
+        key for selected in context.selected_asset_keys for key in deps.get(selected, ())
+    } - set(context.assets_def.keys)
+
+
+def build_dbt_assets() -> list[dg.AssetsDefinition]:
+    """The dbt project as two ``@dbt_assets``: the daily-partitioned models, and the rest.
+
+    The models tagged ``daily_partitioned`` (pipelines/transform/partitions.py) run with the
+    partition range's window; a backfill of a date range is one run (single-run backfill
+    policy, one ``dbt build`` over the whole window). Every other model is unpartitioned and
+    depends on all partitions of the partitioned ones.
+    """
     project = dbt_project()
     manifest = ensure_manifest(project)
+    settings = partition_settings()
+    partitions_def = daily_partitions(settings)
 
     @dbt_assets(
         manifest=manifest,
@@ -60,16 +86,62 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         dagster_dbt_translator=TRANSLATOR,
         pool=WAREHOUSE_POOL,
         name="segmart_dbt",
+        # after_ml: the models after the k-means step (dbt_cluster_assets.py)
+        exclude=f"tag:{PARTITIONED_TAG} tag:after_ml",
     )
     def segmart_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome):
         """dbt build of staging, intermediate and marts (tests run as asset checks)."""
         dbt_env(segmart.paths)
-        deps = context.assets_def.asset_deps
-        upstream = {
-            key for selected in context.selected_asset_keys for key in deps.get(selected, ())
-        } - set(context.assets_def.keys)
-        enforce_upstream_checks(context, upstream)
+        enforce_upstream_checks(context, _upstream_of_selection(context))
         args = ["build", "--vars", dbt_vars(segmart.home)]
         yield from dbt.cli(args, context=context).stream()
 
-    return segmart_dbt
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        dagster_dbt_translator=TRANSLATOR,
+        pool=WAREHOUSE_POOL,
+        name="segmart_dbt_daily",
+        select=f"tag:{PARTITIONED_TAG}",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def segmart_dbt_daily(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome
+    ):
+        """dbt build of the daily-partitioned models over the run's window (look-back included).
+
+        A run without a partition (the unpartitioned full job) or tagged
+        ``segmart/full_refresh=true`` rebuilds them completely.
+        """
+        dbt_env(segmart.paths)
+        enforce_upstream_checks(context, _upstream_of_selection(context))
+        args = ["build", "--vars", dbt_vars(segmart.home)]
+        lookback = partition_settings(segmart.home).lookback_days
+        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+            window = Window(None, None)
+            args.append("--full-refresh")
+            context.log.info(f"Run tagged {FULL_REFRESH_TAG}: full refresh")
+        elif context.has_partition_key or context.has_partition_key_range:
+            keys = context.partition_key_range
+            window = window_for(partitions_def, keys.start, keys.end, lookback)
+            context.log.info(
+                f"Partitions {keys.start}..{keys.end}: rebuilding rows dated in {window} "
+                f"({lookback} look-back days)"
+            )
+        else:
+            window = Window(None, None)
+            args.append("--full-refresh")
+            context.log.info("No partition: full refresh of the daily-partitioned models")
+        previous = {name: os.environ.get(name) for name in WINDOW_ENV}
+        os.environ.update(window.env())
+        try:
+            yield from dbt.cli(args, context=context).stream()
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    return [segmart_dbt, segmart_dbt_daily]

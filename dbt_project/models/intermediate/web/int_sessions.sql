@@ -1,10 +1,22 @@
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=segmart.window_strategy(),
+    partition_by=segmart.window_partition_by('session_date'),
+    on_schema_change='fail',
+    meta={'window_column': 'session_date'},
+    tags=['daily_partitioned'],
+) }}
 
 {#- Web sessions rebuilt from events: a visitor's session ends after
     var('session_timeout_minutes') of inactivity, and (when
     var('new_session_on_campaign_change')) a hit carrying a traffic source different from the
     last one seen starts a new session. The session's source / medium / campaign / channel
-    are those of its first hit. -#}
+    are those of its first hit.
+    Daily-partitioned and incremental (macros/incremental/window.sql): an incremental run
+    re-sessionises the whole history of the visitors with a hit in the window (session
+    numbers count every earlier session) and replaces the sessions that start in it.
+    The person is resolved downstream (int_touchpoints), so identity changes never leave a
+    stale person on an old session. -#}
 
 {%- set timeout_seconds = var('session_timeout_minutes') | int * 60 %}
 
@@ -19,6 +31,12 @@ events as (
                 then traffic_source || '|' || traffic_medium || '|' || traffic_campaign
         end as campaign_key
     from {{ ref('int_events_channeled') }}
+    {%- if is_incremental() %}
+    where visitor_key in (
+        select visitor_key from {{ ref('int_events_channeled') }}
+        where {{ segmart.in_window('event_at', 'timestamp') }}
+    )
+    {%- endif %}
 
 ),
 
@@ -111,7 +129,6 @@ aggregated as (
         session_number,
         max(user_pseudo_id) as user_pseudo_id,
         max(user_id) as user_id,
-        max(person_key) as person_key,
         min(event_at) as started_at,
         max(event_at) as ended_at,
         count(*) as events,
@@ -136,13 +153,13 @@ final as (
 
     select
         aggregated.session_id,
-        aggregated.person_key,
         aggregated.user_pseudo_id,
         aggregated.user_id,
         aggregated.visitor_key,
         aggregated.session_number,
         aggregated.started_at,
         aggregated.ended_at,
+        cast(aggregated.started_at as date) as session_date,
         {{ segmart.seconds_between('aggregated.started_at', 'aggregated.ended_at') }} as duration_seconds,
         first_hits.page_path as landing_page,
         first_hits.page_topic as landing_page_topic,
@@ -166,3 +183,6 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+where {{ segmart.in_window('session_date') }}
+{%- endif %}

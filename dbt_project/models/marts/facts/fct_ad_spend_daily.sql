@@ -1,13 +1,29 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy=segmart.window_strategy(),
+    partition_by=segmart.window_partition_by('spend_date'),
+    on_schema_change='fail',
+    meta={'window_column': 'spend_date'},
+    tags=['daily_partitioned'],
+) }}
+
 {#- Daily ad spend per platform, ad account and campaign: spend in the original currency
     and in the reporting currency (FX of the spend date), impressions, clicks, the channel of
     the platform / campaign and the shared campaign key. Platform-reported conversions are
-    kept for reference only; no revenue KPI reads them. -#}
+    kept for reference only; no revenue KPI reads them.
+    Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
+    function of the row's own day (spend, FX of that date, seed rules), so an incremental
+    run replaces the days of its window, look-back included: revised conversions of those
+    days replace the old ones. -#}
 
 with
 
 spend as (
 
     select * from {{ ref('int_ad_spend_converted') }}
+    {%- if is_incremental() %}
+    where {{ segmart.in_window('spend_date') }}
+    {%- endif %}
 
 ),
 

@@ -1,6 +1,8 @@
 {#- Web sessions (from int_sessions) with their date, month, channel and normalised campaign
     key; purchase revenue is the web analytics' own (reporting currency), for conversion
-    rates only — revenue KPIs use fct_orders. -#}
+    rates only — revenue KPIs use fct_orders. A table rebuilt on every run from the
+    daily-partitioned int_sessions: person, account and campaign key come from the current
+    identity map and campaigns, which data of any day can change. -#}
 
 with
 
@@ -12,7 +14,7 @@ sessions as (
 
 touchpoints as (
 
-    select session_id, account_id, campaign from {{ ref('fct_touchpoints') }}
+    select session_id, person_key, account_id, campaign from {{ ref('fct_touchpoints') }}
 
 ),
 
@@ -20,12 +22,12 @@ final as (
 
     select
         sessions.session_id,
-        sessions.person_key,
+        touchpoints.person_key,
         touchpoints.account_id,
         sessions.user_pseudo_id,
         sessions.started_at,
         sessions.ended_at,
-        cast(sessions.started_at as date) as session_date,
+        sessions.session_date,
         {{ segmart.month_start('sessions.started_at') }} as session_month,
         cast(sessions.duration_seconds as double) as duration_seconds,
         sessions.landing_page,

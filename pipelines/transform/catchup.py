@@ -1,0 +1,174 @@
+"""Which daily partitions a ``segmart run`` rebuilds, from what the raw layer gained.
+
+The raw layer is append-only Parquet, one file per landed file. The dated raw files that the
+daily-partitioned models were last built from are recorded in
+``{home}/state/partitioned_build.json`` (path → size and mtime). Against that record:
+
+* no record, a partitioned table missing from the warehouse, its columns no longer those the
+  dbt project declares, or a dated raw file removed (an unload): a full refresh, as an
+  unpartitioned run (recording a materialisation per day of years of data costs Dagster
+  minutes of event-log writes; the asset shows one unpartitioned materialisation);
+* new dated raw files, or files rewritten in place (``segmart forget``): the partitions from
+  the earliest date in those files to the latest date in the raw data, as one run. Every day
+  after a late one is rebuilt, so the columns counting a visitor's earlier sessions stay
+  right; days after the latest data hold no rows;
+* nothing new: the partitioned models are left as they are.
+
+The record is written only after a successful build, so a failed run is caught up next time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipelines.settings import HomePaths
+from pipelines.transform.partitions import DATED_ENTITIES, range_for_dates
+
+STATE_FILE = "partitioned_build.json"
+FULL_REFRESH_TAG = "segmart/full_refresh"
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What the transform run does with the daily-partitioned models."""
+
+    rebuild: bool
+    full_refresh: bool
+    partition_range: dg.PartitionKeyRange | None
+    reason: str
+
+    def tags(self) -> dict[str, str]:
+        tags = {FULL_REFRESH_TAG: "true"} if self.full_refresh else {}
+        if self.rebuild and self.partition_range is not None:
+            bounds = (self.partition_range.start, self.partition_range.end)
+            tags |= dict(zip(RANGE_TAGS, bounds, strict=True))
+        return tags
+
+
+def _dated_columns() -> dict[str, str]:
+    from pipelines.ingest.contract import entities
+
+    contract = entities()
+    return {name: contract[name].dated_by for name in sorted(set(DATED_ENTITIES.values()))}
+
+
+def raw_snapshot(paths: HomePaths) -> dict[str, list[int]]:
+    """{relative path: [size, mtime_ns]} of the dated entities' raw data files."""
+    out = {}
+    for entity in _dated_columns():
+        for path in sorted((paths.raw / entity).glob("[0-9a-f]*.parquet")):
+            stat = path.stat()
+            out[str(path.relative_to(paths.raw))] = [stat.st_size, stat.st_mtime_ns]
+    return out
+
+
+def save_snapshot(paths: HomePaths, snapshot: dict[str, list[int]]) -> None:
+    """Record ``snapshot`` as the raw state the partitioned models were built from."""
+    paths.state.mkdir(parents=True, exist_ok=True)
+    target = paths.state / STATE_FILE
+    tmp = target.with_suffix(".tmp")
+    record = {"built_at": datetime.now(UTC).isoformat(timespec="seconds"), "files": snapshot}
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    tmp.replace(target)
+
+
+def _saved_snapshot(paths: HomePaths) -> dict[str, list[int]] | None:
+    target = paths.state / STATE_FILE
+    if not target.exists():
+        return None
+    try:
+        return json.loads(target.read_text())["files"]
+    except (ValueError, KeyError):
+        return None
+
+
+def date_span(paths: HomePaths, files: list[str]) -> tuple[date, date] | None:
+    """(earliest, latest) date (dated_by column, UTC) in the given raw files; None if no row."""
+    spans = []
+    with duckdb.connect() as con:
+        for entity, column in _dated_columns().items():
+            chosen = [str(paths.raw / f) for f in files if f.startswith(f"{entity}/")]
+            if not chosen:
+                continue
+            span = con.execute(
+                f'select min(cast("{column}" as date)), max(cast("{column}" as date)) '
+                "from read_parquet(?, union_by_name = true)",
+                [chosen],
+            ).fetchone()
+            if span[0] is not None:
+                spans.append(span)
+    if not spans:
+        return None
+    return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
+def _warehouse_matches(paths: HomePaths, expected: dict[str, set[str]]) -> str | None:
+    """None when every partitioned table exists with the declared columns, else why not."""
+    if not paths.warehouse.exists():
+        return "no warehouse yet"
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_name in (select unnest(?))",
+            [sorted(expected)],
+        ).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    for table, columns in expected.items():
+        if table not in found:
+            return f"{table} not built yet"
+        if columns and found[table] != columns:
+            return f"the columns of {table} changed"
+    return None
+
+
+def declared_columns(manifest_path: Path) -> dict[str, set[str]]:
+    """The columns the dbt project declares (YAML) for each daily-partitioned model."""
+    nodes = json.loads(manifest_path.read_text())["nodes"]
+    out = {}
+    for node in nodes.values():
+        if node.get("resource_type") == "model" and node["name"] in DATED_ENTITIES:
+            out[node["name"]] = set(node.get("columns", {}))
+    return out
+
+
+def plan_partitions(
+    paths: HomePaths,
+    partitions_def: dg.DailyPartitionsDefinition,
+    manifest_path: Path,
+    current_time: datetime | None = None,
+) -> tuple[PartitionPlan, dict[str, list[int]]]:
+    """The plan for the daily-partitioned models, and the raw snapshot it is based on."""
+    snapshot = raw_snapshot(paths)
+    saved = _saved_snapshot(paths)
+    mismatch = _warehouse_matches(paths, declared_columns(manifest_path))
+    removed = sorted(set(saved or {}) - set(snapshot))
+    if saved is None or mismatch or removed:
+        reason = (
+            mismatch
+            or (removed and f"{len(removed)} dated raw file(s) removed")
+            or "no record of a previous partitioned build"
+        )
+        return PartitionPlan(True, True, None, f"full refresh: {reason}"), snapshot
+    changed = sorted(f for f, stat in snapshot.items() if saved.get(f) != stat)
+    if not changed:
+        return PartitionPlan(False, False, None, "no new dated raw data"), snapshot
+    new_span, data_span = date_span(paths, changed), date_span(paths, list(snapshot))
+    if new_span is None or data_span is None:  # new files without a single dated row
+        return PartitionPlan(False, False, None, "new dated raw files hold no rows"), snapshot
+    key_range = range_for_dates(partitions_def, new_span[0], data_span[1], current_time)
+    if key_range is None:
+        return PartitionPlan(True, True, None, "full refresh: no partition yet"), snapshot
+    reason = (
+        f"{len(changed)} new dated raw file(s) from {new_span[0].isoformat()}: partitions "
+        f"{key_range.start}..{key_range.end}"
+    )
+    return PartitionPlan(True, False, key_range, reason), snapshot
