@@ -198,7 +198,9 @@ def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
                 }
             )
     for file_hash, r in sorted(rejected.items()):
-        copies = [p for p in paths.rejected.glob(f"{file_hash}__*") if p.suffix != ".txt"]
+        copies = [
+            p for p in paths.rejected.glob(f"{file_hash}__*") if not p.name.endswith(".reason.txt")
+        ]
         if not copies or not copies[0].with_name(copies[0].name + ".reason.txt").exists():
             failing.append(
                 {

@@ -22,7 +22,8 @@ import pytest
 from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import home_env, materialized_keys, run_job
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reconcile")]
+pytestmark = pytest.mark.xdist_group("reconcile")
+slow = pytest.mark.slow  # the tests on a real run (the fast ones at the end are not)
 
 CHECK_PREFIX = "reconcile_"
 ENTITY_KEYS = {
@@ -117,6 +118,7 @@ def to_usd(frame: pd.DataFrame, date_col: str, currency_col: str, amount_col: st
 # ------------------------------------------------------------------ a clean run
 
 
+@slow
 def test_every_reconciliation_passes_on_a_real_run(built):
     home, result = built
     evals = evaluations(result)
@@ -127,6 +129,7 @@ def test_every_reconciliation_passes_on_a_real_run(built):
     assert "serving/marts" in materialized_keys(result)
 
 
+@slow
 def test_landing_to_raw_terms_match_pandas(built):
     home, result = built
     evals = evaluations(result)
@@ -144,6 +147,7 @@ def test_landing_to_raw_terms_match_pandas(built):
         assert terms["files_loaded"] == len(records)
 
 
+@slow
 def test_raw_to_staging_terms_match_pandas(built):
     home, result = built
     evals = evaluations(result)
@@ -157,6 +161,7 @@ def test_raw_to_staging_terms_match_pandas(built):
     assert terms["staging_rows"] == staged == len(events) - terms["superseded_versions"]
 
 
+@slow
 def test_spend_and_revenue_match_pandas(built):
     home, result = built
     evals = evaluations(result)
@@ -192,6 +197,7 @@ def test_spend_and_revenue_match_pandas(built):
 # ------------------------------------------------------------------ tampering
 
 
+@slow
 def test_lost_raw_rows_and_quarantine_file_fail_and_block_publish(built, tmp_path):
     home = copy_home(built[0], tmp_path / "home")
     published = sha256(home / "serving" / "marts.duckdb")
@@ -276,6 +282,7 @@ def _tamper_warehouse(home: Path) -> dict:
     return {"platform": row[1], "spend_date": row[2], "channel": row[3], "leads": leads}
 
 
+@slow
 def test_changed_mart_spend_and_staging_rows_fail_and_block_publish(built, tmp_path):
     from pipelines.definitions import defs
 
@@ -345,3 +352,52 @@ def test_changed_mart_spend_and_staging_rows_fail_and_block_publish(built, tmp_p
     message = failure.event_specific_data.error.message
     assert "reconcile_spend_raw_to_fct" in message and "reconcile_raw_to_staging" in message
     assert sha256(home / "serving" / "marts.duckdb") == published
+
+
+# ------------------------------------------------------------------ landing → raw, fast cases
+
+
+def _segmented_google_ads_report() -> str:
+    """Rows per device: the mapping aggregates them to one row per campaign and day."""
+    lines = [
+        "Campaign report",
+        '"March 1, 2024 - March 31, 2024"',
+        "Day,Campaign ID,Campaign,Device,Impr.,Clicks,Cost,Currency code",
+    ]
+    for day in ("2024-03-01", "2024-03-02", "2024-03-03"):
+        for device, cost in (("Mobile", "10.00"), ("Desktop", "5.50"), ("Tablet", "1.25")):
+            lines.append(f'"{day}","111","Brand search","{device}","100","4","{cost}","EUR"')
+    lines.append('"2024-03-04","111","Brand search","Mobile","100","4","not a number","EUR"')
+    lines.append("Total: Campaigns,,,,,,,")
+    return "\n".join(lines) + "\n"
+
+
+def test_aggregated_rows_are_accounted_and_orphan_parquet_fails(tmp_path):
+    from pipelines.ingest.loader import run_ingest
+    from pipelines.quality.reconcile import landing_to_raw
+    from pipelines.settings import home_paths
+
+    landing = tmp_path / "landing" / "ads"
+    landing.mkdir(parents=True)
+    (landing / "Campaign report 2024-03.csv").write_text(_segmented_google_ads_report())
+    run_ingest(tmp_path)
+    paths = home_paths(tmp_path)
+    (record,) = [m for m in manifests(tmp_path) if m["entity"] == "ad_spend_daily"]
+    raw_file = paths.raw / "ad_spend_daily" / f"{record['file_hash']}.parquet"
+    raw_rows = len(pd.read_parquet(raw_file))
+    quarantined = len(pd.read_parquet(paths.quarantine / "ad_spend_daily" / raw_file.name))
+    assert (record["rows_read"], raw_rows, quarantined) == (10, 3, 1)
+
+    rec = landing_to_raw(paths, "ad_spend_daily")
+    assert rec.passed, rec.failing
+    assert rec.terms["aggregated_away"] == 10 - 1 - 3  # 9 device rows became 3 days
+    assert (rec.expected, rec.actual) == (10, 10)
+
+    orphan = raw_file.with_name("f" * 64 + ".parquet")
+    shutil.copy(raw_file, orphan)  # rows nobody read from landing
+    rec = landing_to_raw(paths, "ad_spend_daily")
+    assert not rec.passed
+    assert rec.difference == raw_rows
+    (bad,) = rec.failing
+    assert bad["problem"] == "raw Parquet of a file without a manifest record"
+    assert (bad["file_hash"], bad["rows"]) == ("f" * 16, raw_rows)
