@@ -27,6 +27,7 @@ hold ids, dates, platforms, channels and file names only, never personal data.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ MONEY_TOLERANCE = 0.01  # reporting currency, per key and in total
 SAMPLE = 10  # failing keys listed in a check's metadata
 HASH_NAME = re.compile(r"[0-9a-f]{64}")
 DEFAULT_FX_RELATION = "reference.fx_rates"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,13 +148,18 @@ def _footer_rows(folder: Path) -> dict[str, int]:
 
 def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
     """Per file of ``entity`` in the manifest: rows read = raw + quarantined + aggregated away."""
+    from pipelines.ingest.loader import LOCK_FILE
     from pipelines.ingest.manifest import Manifest
+    from pipelines.locks import exclusive_lock
 
-    records = [r for r in Manifest(paths.manifest).records() if r.get("entity") == entity]
+    # under the ingest lock: a concurrent ingest never shows a file half written (Parquet
+    # renamed, manifest not yet); held for the footers and the manifest only
+    with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
+        raw = _footer_rows(paths.raw / entity)
+        quarantined = _footer_rows(paths.quarantine / entity)
+        records = [r for r in Manifest(paths.manifest).records() if r.get("entity") == entity]
     loaded = {r["file_hash"]: r for r in records if r["status"] == "loaded"}
     rejected = {r["file_hash"]: r for r in records if r["status"] == "rejected"}
-    raw = _footer_rows(paths.raw / entity)
-    quarantined = _footer_rows(paths.quarantine / entity)
     failing: list[dict] = []
 
     unreadable = sorted(h for h, n in {**raw, **quarantined}.items() if n < 0)
