@@ -58,7 +58,9 @@ def group_phases(durations: dict[str, float], wall_s: float, run_s: float) -> di
 
 
 def read_latest_run(dagster_home: Path) -> dict:
-    """The latest run of the instance in ``dagster_home``: id, status, duration, step times."""
+    """The latest ``segmart run`` of the instance in ``dagster_home``: id, status, duration,
+    step times. ``segmart run`` is two Dagster runs (ingest, then the rest) sharing the tag
+    ``segmart/invocation``; their times and steps are added up."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -66,21 +68,27 @@ def read_latest_run(dagster_home: Path) -> dict:
         if not records:
             raise LookupError(f"no Dagster run in {dagster_home}")
         record = records[0]
-        run_id = record.dagster_run.run_id
+        invocation = record.dagster_run.tags.get("segmart/invocation")
+        if invocation:
+            records = instance.get_run_records(
+                filters=dg.RunsFilter(tags={"segmart/invocation": invocation})
+            )
         wanted = {
             dg.DagsterEventType.STEP_START,
             dg.DagsterEventType.STEP_SUCCESS,
             dg.DagsterEventType.STEP_FAILURE,
         }
-        events = [
-            (e.dagster_event.event_type_value, e.step_key, e.timestamp)
-            for e in instance.all_logs(run_id, of_type=wanted)
-            if e.dagster_event is not None and e.step_key
-        ]
-        run_s = (record.end_time or 0.0) - (record.start_time or 0.0)
+        events, run_s = [], 0.0
+        for each in records:
+            events += [
+                (e.dagster_event.event_type_value, e.step_key, e.timestamp)
+                for e in instance.all_logs(each.dagster_run.run_id, of_type=wanted)
+                if e.dagster_event is not None and e.step_key
+            ]
+            run_s += max((each.end_time or 0.0) - (each.start_time or 0.0), 0.0)
         return {
-            "run_id": run_id,
+            "run_id": record.dagster_run.run_id,
             "status": record.dagster_run.status.value,
-            "run_s": max(run_s, 0.0),
+            "run_s": run_s,
             "steps": {k: round(v, 3) for k, v in step_durations(events).items()},
         }

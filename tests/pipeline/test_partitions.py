@@ -22,7 +22,7 @@ import pytest
 
 from tests.pipeline.runner import home_env, run_job
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("partitions_run")]
+# the end-to-end tests share one home (module fixture): one xdist group, marked slow
 
 NEW_DAY = "2024-12-31"
 LATE_DAY = "2024-12-29"  # inside the 3-day look-back of NEW_DAY
@@ -137,6 +137,8 @@ def incremental(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("partitions_run")
 def test_segmart_run_builds_only_the_new_days(incremental):
     # the new files start on the late day: segmart run rebuilt the partitions from it to the
     # latest date in the raw data (one run), not the two years before
@@ -155,6 +157,8 @@ def test_segmart_run_builds_only_the_new_days(incremental):
     assert incremental["built_partitions"] == expected
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("partitions_run")
 def test_incremental_run_equals_a_full_refresh(incremental):
     home = incremental["home"]
     # the late day and the new day reached the partitioned sessions
@@ -175,6 +179,8 @@ def test_incremental_run_equals_a_full_refresh(incremental):
     assert incremental["incremental"] == full
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("partitions_run")
 def test_rerunning_a_partition_gives_identical_marts(incremental):
     home, dagster_home = incremental["home"], incremental["dagster_home"]
     before = _digest(home)
@@ -184,6 +190,8 @@ def test_rerunning_a_partition_gives_identical_marts(incremental):
     assert _digest(home) == before
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("partitions_run")
 def test_a_backfill_of_a_date_range_is_one_run(incremental):
     from dagster._core.definitions.automation_tick_evaluation_context import (
         build_run_requests_with_backfill_policies,
@@ -234,3 +242,91 @@ def test_the_daily_schedule_requests_the_day_that_ended(tmp_path):
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2024-12-31"]
     assert requests[0].job_name == "segmart_full"
+
+
+# --------------------------------------------------------------------------- windows and plans
+
+
+def test_the_window_of_a_partition_range_includes_the_look_back():
+    from pipelines.transform.partitions import Window, window_for
+
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    now = datetime(2024, 3, 1, 12, tzinfo=UTC)  # newest partition: 2024-02-29
+    window = window_for(daily, "2024-02-10", "2024-02-12", 3, current_time=now)
+    assert (window.start.isoformat(), window.end.isoformat()) == ("2024-02-07", "2024-02-13")
+    assert window.env() == {
+        "SEGMART_WINDOW_START": "2024-02-07",
+        "SEGMART_WINDOW_END": "2024-02-13",
+    }
+    # the newest partition leaves the end open (rows dated today), the first one the start
+    assert window_for(daily, "2024-02-29", "2024-02-29", 3, current_time=now).end is None
+    assert window_for(daily, "2024-01-01", "2024-01-05", 3, current_time=now).start is None
+    assert window_for(daily, "2024-01-01", "2024-02-29", 0, current_time=now) == Window(None, None)
+
+
+def _write_raw(home: Path, entity: str, name: str, column: str, values: list[str]) -> Path:
+    import pandas as pd
+
+    folder = home / "raw" / entity
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.parquet"
+    pd.DataFrame({column: pd.to_datetime(values)}).to_parquet(path)
+    return path
+
+
+def _warehouse_with(home: Path, columns: dict[str, set[str]]) -> None:
+    (home / "warehouse").mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(home / "warehouse" / "segmart.duckdb")) as con:
+        for table, names in columns.items():
+            con.execute(
+                f"create table {table} ({', '.join(f'{c} varchar' for c in sorted(names))})"
+            )
+
+
+def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
+    from pipelines.settings import home_paths
+    from pipelines.transform.catchup import declared_columns, plan_partitions, save_snapshot
+    from pipelines.transform.project import dbt_project, ensure_manifest
+
+    manifest = ensure_manifest(dbt_project())
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    now = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    paths = home_paths(tmp_path)
+    _write_raw(tmp_path, "events", "aa01", "event_at", ["2024-02-01 10:00", "2024-02-03 23:00"])
+    _write_raw(tmp_path, "ad_spend_daily", "bb01", "spend_date", ["2024-02-02"])
+
+    def plan():
+        return plan_partitions(paths, daily, manifest, current_time=now)
+
+    first, snapshot = plan()  # no warehouse, no record
+    assert (first.rebuild, first.full_refresh, first.partition_range) == (True, True, None)
+    assert first.tags() == {"segmart/full_refresh": "true"}
+    declared = declared_columns(manifest)
+    assert set(declared) == set(PARTITIONED)
+    _warehouse_with(tmp_path, declared)
+    save_snapshot(paths, snapshot)
+    nothing, _ = plan()
+    assert (nothing.rebuild, nothing.tags()) == (False, {})
+
+    # a late events file for 2024-02-02 and a spend file for 2024-02-05: one range from the
+    # late day to the latest date in the data
+    _write_raw(tmp_path, "events", "aa02", "event_at", ["2024-02-02 08:00"])
+    _write_raw(tmp_path, "ad_spend_daily", "bb02", "spend_date", ["2024-02-05"])
+    new, snapshot = plan()
+    assert (new.rebuild, new.full_refresh) == (True, False)
+    assert new.tags() == {
+        "dagster/asset_partition_range_start": "2024-02-02",
+        "dagster/asset_partition_range_end": "2024-02-05",
+    }
+    save_snapshot(paths, snapshot)
+
+    # a removed raw file (an unload) or changed model columns: a full refresh
+    (tmp_path / "raw" / "events" / "aa01.parquet").unlink()
+    removed, snapshot = plan()
+    assert (removed.full_refresh, removed.partition_range) == (True, None)
+    save_snapshot(paths, snapshot)
+    assert not plan()[0].rebuild
+    with duckdb.connect(str(tmp_path / "warehouse" / "segmart.duckdb")) as con:
+        con.execute("alter table int_sessions add column person_key varchar")
+    changed, _ = plan()
+    assert changed.full_refresh and "columns of int_sessions changed" in changed.reason
