@@ -17,18 +17,21 @@ def defs() -> dg.Definitions:
     from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
     from pipelines.reporting.report import build_report_asset
     from pipelines.resources import SegmartHome
+    from pipelines.segments.assets import build_cluster_assets
     from pipelines.serving.assets import SERVING_KEY, build_serving_asset
     from pipelines.transform.dbt_assets import build_dbt_assets
     from pipelines.transform.marts import mart_asset_keys
     from pipelines.transform.project import dbt_cli_resource
 
     dbt_assets = build_dbt_assets()
-    marts = mart_asset_keys(dbt_assets)
+    cluster_assets = build_cluster_assets()  # k-means between dbt models, then the dbt models after
+    marts = mart_asset_keys([*dbt_assets, *cluster_assets])
     home = dg.EnvVar("SEGMART_HOME") if os.environ.get("SEGMART_HOME") else "data"
     return dg.Definitions(
         assets=[
             *ingest_assets,
             *dbt_assets,
+            *cluster_assets,
             build_serving_asset(marts, gated_by=reconciled_staging_keys()),
             build_report_asset(SERVING_KEY),
         ],
