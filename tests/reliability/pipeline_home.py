@@ -31,17 +31,19 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from pipelines.serving.publish import FAULT_PAUSE_ENV
 from pipelines.settings import DBT_PROJECT_DIR, REPO_ROOT
 
-FLOAT_DIGITS = 9  # significant digits kept: float sums in another order differ ~1e-15
+FLOAT_DIGITS = 9  # significant digits in digests and messages
+REL_TOL, ABS_TOL = 1e-9, 1e-12  # float sums in another order differ in the last bits (~1e-15)
 
 
 class Run:
     """A ``segmart run`` child process; its merged output is collected line by line."""
 
     def __init__(self, home: Path, extra_env: dict | None = None, args: tuple = ()):
-        env = {**os.environ, "DAGSTER_HOME": str(home / "dagster_home"), **(extra_env or {})}
-        env.pop("SEGMART_HOME", None)
+        env = {k: v for k, v in os.environ.items() if k not in ("SEGMART_HOME", FAULT_PAUSE_ENV)}
+        env.update({"DAGSTER_HOME": str(home / "dagster_home"), **(extra_env or {})})
         env["PYTHONPATH"] = str(REPO_ROOT)
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
@@ -107,34 +109,54 @@ def run(home: Path, extra_env: dict | None = None, args: tuple = ()) -> Run:
 # ---------------------------------------------------------------------------- marts
 
 
-def _canonical(value) -> str:
+def _canonical(value, digits: int = FLOAT_DIGITS) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
         if value == 0:
             return "0"  # -0.0 and 0.0
-        return f"{value:.{FLOAT_DIGITS}g}"
+        return f"{value:.{digits}g}"
     if isinstance(value, Decimal):
-        return _canonical(float(value))
+        return _canonical(float(value), digits)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_canonical(v) for v in value) + "]"
+        return "[" + ",".join(_canonical(v, digits) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_canonical(v)}" for k, v in sorted(value.items())) + "}"
+        items = sorted(value.items())
+        return "{" + ",".join(f"{k}:{_canonical(v, digits)}" for k, v in items) + "}"
     return repr(value)
 
 
-def mart_rows(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """Every row as a canonical string (floats to 9 significant digits), sorted."""
+def _rows(con: duckdb.DuckDBPyConnection, table: str) -> tuple[list[str], list[tuple]]:
+    """Column names and rows in a canonical order: by every non-float column, then by the
+    floats at 6 significant digits (the order only; values are compared in full)."""
     cur = con.execute(f'select * from "{table}"')
     names = [d[0] for d in cur.description]
-    rows = ["|".join(_canonical(v) for v in row) for row in cur.fetchall()]
-    return ["|".join(names), *sorted(rows)]
+    rows = cur.fetchall()
+    floats = [i for i, t in enumerate(cur.description) if str(t[1]) in ("DOUBLE", "FLOAT")]
+    others = [i for i in range(len(names)) if i not in floats]
+
+    def order(row: tuple) -> tuple:
+        return tuple(_canonical(row[i]) for i in others) + tuple(
+            _canonical(row[i], 6) for i in floats
+        )
+
+    return names, sorted(rows, key=order)
+
+
+def mart_rows(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The header and every row as a canonical string (floats to 9 significant digits)."""
+    names, rows = _rows(con, table)
+    return ["|".join(names), *("|".join(_canonical(v) for v in row) for row in rows)]
 
 
 def mart_digest(home: Path) -> dict[str, str]:
-    """{mart: sha256 of its sorted canonical rows} from the published serving copy."""
+    """{mart: sha256 of its canonical rows} from the published serving copy.
+
+    For a quick look only: a float that lies exactly on a rounding boundary (348.4986625)
+    rounds either way after a sum in another order; :func:`mart_diff` is the comparison.
+    """
     with duckdb.connect(str(home / "serving" / "marts.duckdb"), read_only=True) as con:
         tables = [r[0] for r in con.execute("show tables").fetchall()]
         return {
@@ -142,22 +164,44 @@ def mart_digest(home: Path) -> dict[str, str]:
         }
 
 
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+    return a == b
+
+
 def mart_diff(a: Path, b: Path, limit: int = 5) -> dict[str, list[str]]:
-    """For the marts whose digests differ: a few rows only in ``a`` (-) or only in ``b`` (+)."""
-    out = {}
-    da, db = mart_digest(a), mart_digest(b)
+    """{mart: differences} between the serving copies of two homes; empty when identical.
+
+    Identical means: the same marts, columns and number of rows, and row by row (in the
+    canonical order) equal values, floats within REL_TOL: DuckDB sums doubles in parallel,
+    so a sum's last bits depend on the order its threads met the rows.
+    """
+    out: dict[str, list[str]] = {}
     with (
         duckdb.connect(str(a / "serving" / "marts.duckdb"), read_only=True) as ca,
         duckdb.connect(str(b / "serving" / "marts.duckdb"), read_only=True) as cb,
     ):
-        for t in sorted(set(da) | set(db)):
-            if da.get(t) == db.get(t):
+        ta = {r[0] for r in ca.execute("show tables").fetchall()}
+        tb = {r[0] for r in cb.execute("show tables").fetchall()}
+        for t in sorted(ta ^ tb):
+            out[t] = ["only in " + ("the first" if t in ta else "the second")]
+        for t in sorted(ta & tb):
+            (na, ra), (nb, rb) = _rows(ca, t), _rows(cb, t)
+            if na != nb or len(ra) != len(rb):
+                out[t] = [f"columns {na} / {nb}, rows {len(ra)} / {len(rb)}"]
                 continue
-            ra = set(mart_rows(ca, t)) if t in da else set()
-            rb = set(mart_rows(cb, t)) if t in db else set()
-            out[t] = [f"- {r[:300]}" for r in sorted(ra - rb)[:limit]] + [
-                f"+ {r[:300]}" for r in sorted(rb - ra)[:limit]
+            bad = [
+                (x, y)
+                for x, y in zip(ra, rb, strict=True)
+                if not all(_same(u, v) for u, v in zip(x, y, strict=True))
             ]
+            if bad:
+                out[t] = [f"{len(bad)} row(s) differ"] + [
+                    f"- {x}\n+ {y}"[:600] for x, y in bad[:limit]
+                ]
     return out
 
 
