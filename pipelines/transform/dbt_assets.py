@@ -68,33 +68,52 @@ def _upstream_of_selection(context: dg.AssetExecutionContext) -> set[dg.AssetKey
 
 
 def build_dbt_assets() -> list[dg.AssetsDefinition]:
-    """The dbt project as two ``@dbt_assets``: the daily-partitioned models, and the rest.
+    """The dbt project as three ``@dbt_assets``: what the daily models read, the daily
+    models, everything else.
 
     The models tagged ``daily_partitioned`` (pipelines/transform/partitions.py) run with the
     partition range's window; a backfill of a date range is one run (single-run backfill
-    policy, one ``dbt build`` over the whole window). Every other model is unpartitioned and
-    depends on all partitions of the partitioned ones.
+    policy, one ``dbt build`` over the whole window). Every other model is unpartitioned; those
+    after the daily models depend on all their partitions. Splitting the unpartitioned models
+    at the daily ones keeps the ops free of cycles, so Dagster never cuts an op into pieces
+    (a piece of seeds alone would run before the raw layer's blocking checks).
     """
     project = dbt_project()
     manifest = ensure_manifest(project)
     settings = partition_settings()
     partitions_def = daily_partitions(settings)
 
-    @dbt_assets(
-        manifest=manifest,
-        project=project,
-        dagster_dbt_translator=TRANSLATOR,
-        pool=WAREHOUSE_POOL,
-        name="segmart_dbt",
-        # after_ml: the models after the k-means step (dbt_cluster_assets.py)
-        exclude=f"tag:{PARTITIONED_TAG} tag:after_ml",
+    def unpartitioned(name: str, select: str, exclude: str) -> dg.AssetsDefinition:
+        @dbt_assets(
+            manifest=manifest,
+            project=project,
+            dagster_dbt_translator=TRANSLATOR,
+            pool=WAREHOUSE_POOL,
+            name=name,
+            select=select,
+            exclude=exclude,
+        )
+        def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome):
+            """dbt build of the selected models (their tests run as asset checks)."""
+            dbt_env(segmart.paths)
+            enforce_upstream_checks(context, _upstream_of_selection(context))
+            args = ["build", "--vars", dbt_vars(segmart.home)]
+            yield from dbt.cli(args, context=context).stream()
+
+        return build
+
+    # seeds, staging, intermediate models the daily ones read; then every other model
+    # (after_ml: the models after the k-means assets, dbt_cluster_assets.py)
+    segmart_dbt_upstream = unpartitioned(
+        "segmart_dbt_upstream",
+        f"+tag:{PARTITIONED_TAG}",
+        f"tag:{PARTITIONED_TAG} tag:after_ml",
     )
-    def segmart_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome):
-        """dbt build of staging, intermediate and marts (tests run as asset checks)."""
-        dbt_env(segmart.paths)
-        enforce_upstream_checks(context, _upstream_of_selection(context))
-        args = ["build", "--vars", dbt_vars(segmart.home)]
-        yield from dbt.cli(args, context=context).stream()
+    segmart_dbt = unpartitioned(
+        "segmart_dbt",
+        "fqn:*",
+        f"+tag:{PARTITIONED_TAG} tag:after_ml",
+    )
 
     @dbt_assets(
         manifest=manifest,
@@ -144,4 +163,4 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
                 else:
                     os.environ[name] = value
 
-    return [segmart_dbt, segmart_dbt_daily]
+    return [segmart_dbt_upstream, segmart_dbt_daily, segmart_dbt]
