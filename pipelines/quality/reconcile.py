@@ -6,10 +6,11 @@ compares it with what the next layer holds. Every term of the equation is comput
 reported, so a failure says *where* rows or money went:
 
 * landing → raw + quarantine (per raw entity, per file):
-  ``rows_read = raw_rows + quarantined_rows + aggregated_away`` with ``raw_rows`` and
-  ``quarantined_rows`` from the Parquet footers of ``raw/`` and ``quarantine/`` (not the
-  manifest's own numbers), ``aggregated_away`` = rows a mapping's ``aggregate`` folded
-  together; rejected files must be in ``rejected/`` with a reason and nowhere else.
+  ``rows_read = raw_rows + quarantined_rows + aggregated_away + erased_rows`` with
+  ``raw_rows`` and ``quarantined_rows`` from the Parquet footers of ``raw/`` and
+  ``quarantine/`` (not the manifest's own numbers), ``aggregated_away`` = rows a mapping's
+  ``aggregate`` folded together, ``erased_rows`` = rows ``segmart forget`` removed (its
+  log ``state/erasures.jsonl``); rejected files must be in ``rejected/`` with a reason and nowhere else.
 * raw → staging (per entity): ``raw_rows = staging_rows + superseded + dropped`` where
   ``superseded`` are older versions of a natural key (latest version wins) and ``dropped``
   the documented staging filters (:data:`STAGING`), plus the key sets compared both ways.
@@ -27,6 +28,7 @@ hold ids, dates, platforms, channels and file names only, never personal data.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -146,8 +148,22 @@ def _footer_rows(folder: Path) -> dict[str, int]:
     return rows
 
 
+def _erased_rows(paths: HomePaths, entity: str) -> dict[tuple[str, str], int]:
+    """{(layer, file hash): rows removed by ``segmart forget``} from state/erasures.jsonl."""
+    log_path = paths.state / "erasures.jsonl"
+    erased: dict[tuple[str, str], int] = {}
+    for line in log_path.read_text().splitlines() if log_path.exists() else []:
+        for rel, rows in json.loads(line).get("rows_removed", {}).items():
+            layer, folder, name = rel.split("/", 2)
+            if folder == entity:
+                key = (layer, Path(name).stem)
+                erased[key] = erased.get(key, 0) + int(rows)
+    return erased
+
+
 def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
-    """Per file of ``entity`` in the manifest: rows read = raw + quarantined + aggregated away."""
+    """Per file of ``entity`` in the manifest: rows read = raw + quarantined + aggregated away
+    + erased (rows a documented ``segmart forget`` removed, from state/erasures.jsonl)."""
     from pipelines.ingest.loader import LOCK_FILE
     from pipelines.ingest.manifest import Manifest
     from pipelines.locks import exclusive_lock
@@ -160,6 +176,7 @@ def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
         records = [r for r in Manifest(paths.manifest).records() if r.get("entity") == entity]
     loaded = {r["file_hash"]: r for r in records if r["status"] == "loaded"}
     rejected = {r["file_hash"]: r for r in records if r["status"] == "rejected"}
+    erased = _erased_rows(paths, entity)
     failing: list[dict] = []
 
     unreadable = sorted(h for h, n in {**raw, **quarantined}.items() if n < 0)
@@ -168,16 +185,19 @@ def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
     raw = {h: max(n, 0) for h, n in raw.items()}
     quarantined = {h: max(n, 0) for h, n in quarantined.items()}
 
-    aggregated_total = 0
+    aggregated_total = erased_total = 0
     for file_hash, r in sorted(loaded.items(), key=lambda kv: kv[1]["file"]):
         raw_rows, quar_rows = raw.get(file_hash, 0), quarantined.get(file_hash, 0)
+        erased_raw = erased.get(("raw", file_hash), 0)
+        erased_quar = erased.get(("quarantine", file_hash), 0)
         aggregated = int(r.get("rows_loaded", 0)) - int(r.get("rows_written", r["rows_loaded"]))
         aggregated_total += aggregated
-        accounted = raw_rows + quar_rows + aggregated
+        erased_total += erased_raw + erased_quar
+        accounted = raw_rows + quar_rows + aggregated + erased_raw + erased_quar
         if (
             accounted != r["rows_read"]
-            or raw_rows != r.get("rows_written", r["rows_loaded"])
-            or quar_rows != r["rows_quarantined"]
+            or raw_rows + erased_raw != r.get("rows_written", r["rows_loaded"])
+            or quar_rows + erased_quar != r["rows_quarantined"]
         ):
             failing.append(
                 {
@@ -187,6 +207,7 @@ def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
                     "raw_rows": raw_rows,
                     "quarantined_rows": quar_rows,
                     "aggregated_away": aggregated,
+                    "erased_rows": erased_raw + erased_quar,
                     "manifest_rows_written": r.get("rows_written", r["rows_loaded"]),
                     "manifest_rows_quarantined": r["rows_quarantined"],
                     "difference": accounted - r["rows_read"],
@@ -221,9 +242,10 @@ def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
     raw_total, quar_total = sum(raw.values()), sum(quarantined.values())
     return Reconciliation(
         name=f"landing → raw + quarantine: {entity}",
-        equation="rows_read = raw_rows + quarantined_rows + aggregated_away (per file)",
+        equation="rows_read = raw_rows + quarantined_rows + aggregated_away + erased_rows "
+        "(per file)",
         expected=rows_read,
-        actual=raw_total + quar_total + aggregated_total,
+        actual=raw_total + quar_total + aggregated_total + erased_total,
         terms={
             "files_loaded": len(loaded),
             "files_rejected": len(rejected),
@@ -231,6 +253,7 @@ def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
             "raw_rows": raw_total,
             "quarantined_rows": quar_total,
             "aggregated_away": aggregated_total,
+            "erased_rows": erased_total,
         },
         failing_count=len(failing),
         failing=failing[:SAMPLE],

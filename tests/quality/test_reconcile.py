@@ -401,3 +401,37 @@ def test_aggregated_rows_are_accounted_and_orphan_parquet_fails(tmp_path):
     (bad,) = rec.failing
     assert bad["problem"] == "raw Parquet of a file without a manifest record"
     assert (bad["file_hash"], bad["rows"]) == ("f" * 16, raw_rows)
+
+
+def test_erased_rows_are_accounted_and_other_deletions_still_fail(tmp_path):
+    """`segmart forget` removes a person's raw and quarantine rows on purpose: the
+    reconciliation counts them from state/erasures.jsonl; a deletion without it still fails."""
+    from pipelines.ingest.loader import run_ingest
+    from pipelines.privacy.forget import forget
+    from pipelines.quality.reconcile import landing_to_raw
+    from pipelines.settings import home_paths
+
+    landing = tmp_path / "landing" / "shop"
+    landing.mkdir(parents=True)
+    (landing / "orders_export_1.csv").write_text(
+        "Name,Email,Currency,Created at,Lineitem quantity,Lineitem name,Lineitem price\n"
+        "#1,ann@x.io,USD,2024-03-05 10:00:00 -0500,1,Cap,20.00\n"
+        "#1,ann@x.io,,,2,Scarf,5.00\n"
+        "#2,bob@x.io,USD,2024-03-06 10:00:00 -0500,1,Mug,12.00\n"
+        "#3,ann@x.io,USD,not a date,1,Pen,2.00\n"
+    )
+    run_ingest(tmp_path)
+    paths = home_paths(tmp_path)
+    assert landing_to_raw(paths, "orders").passed
+
+    report = forget(tmp_path, "Ann@X.io")
+    assert report.total_rows == 3  # two raw lines, one quarantined line
+    rec = landing_to_raw(paths, "orders")
+    assert rec.passed, rec.failing
+    assert (rec.terms["raw_rows"], rec.terms["quarantined_rows"]) == (1, 0)
+    assert rec.terms["erased_rows"] == 3 and (rec.expected, rec.actual) == (4, 4)
+
+    (raw_file,) = (paths.raw / "orders").glob("[0-9a-f]*.parquet")
+    pq.write_table(pq.read_table(raw_file).slice(0, 0), raw_file)  # bob's row lost, unlogged
+    rec = landing_to_raw(paths, "orders")
+    assert not rec.passed and rec.difference == -1

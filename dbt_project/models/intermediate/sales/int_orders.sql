@@ -24,12 +24,13 @@ orders as (
         max(currency_code) as currency_code,
         count(*) as order_lines,
         -- order totals rounded to 1e-9: a fully refunded order nets to exactly 0 instead of
-        -- ±1e-13 depending on the summation order, so is_purchase is the same on every run
-        round(sum(case when net_amount_rc > 0 then net_amount_rc else 0 end), 9) as gross_sales_rc,
-        round(-sum(case when net_amount_rc < 0 then net_amount_rc else 0 end), 9) as returns_rc,
-        round(sum(net_amount_rc), 9) as net_amount_rc,
-        round(sum(cost_amount_rc), 9) as cost_amount_rc,
-        round(sum(gross_profit_rc), 9) as gross_profit_rc,
+        -- ±1e-13 depending on the summation order, so is_purchase is the same on every run;
+        -- `+ 0.0` turns the -0.0 that rounding a tiny negative leaves into 0.0
+        round(sum(case when net_amount_rc > 0 then net_amount_rc else 0 end), 9) + 0.0 as gross_sales_rc,
+        round(-sum(case when net_amount_rc < 0 then net_amount_rc else 0 end), 9) + 0.0 as returns_rc,
+        round(sum(net_amount_rc), 9) + 0.0 as net_amount_rc,
+        round(sum(cost_amount_rc), 9) + 0.0 as cost_amount_rc,
+        round(sum(gross_profit_rc), 9) + 0.0 as gross_profit_rc,
         min(case when is_return then 1 else 0 end) = 1 as is_return_order,
         max(case when is_return then 1 else 0 end) = 1 as has_returns,
         max(case when is_cancelled then 1 else 0 end) = 1 as is_cancelled,
