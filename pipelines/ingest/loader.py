@@ -48,7 +48,7 @@ from pipelines.ingest.transform import (
     q,
     referenced_columns,
 )
-from pipelines.locks import exclusive_lock
+from pipelines.locks import exclusive_lock, pid_alive
 from pipelines.settings import home_paths, load_config
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", ".download", ".lock")
@@ -374,15 +374,8 @@ _TEMP_PID = re.compile(r"\.(\d+)(?:\.[^.]*)?\.tmp$")
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # our own leftovers cannot be in use before the run starts
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # our own leftovers cannot be in use before the run starts
+    return pid != os.getpid() and pid_alive(pid)
 
 
 # ---------------------------------------------------------------------------- core
