@@ -9,7 +9,6 @@ changes nothing, a backfill of a date range is one run, the schedule asks for th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import pandas as pd
 import pytest
 
 from tests.pipeline.runner import home_env, run_job
+from tests.reliability.pipeline_home import snapshot, snapshot_diff
 
 # the end-to-end tests share one home (module fixture): one xdist group, marked slow
 
@@ -34,24 +34,11 @@ def _held_back(landing: Path) -> list[Path]:
     return sorted(p for p in landing.glob("web/ga4/events_*.jsonl.gz") if p.name[7:15] in days)
 
 
-def _digest(home: Path) -> dict[str, str]:
-    """Order-independent digest of every mart table and of the partitioned models."""
-    digests = {}
-    with duckdb.connect(str(home / "warehouse" / "segmart.duckdb"), read_only=True) as con:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_type = 'BASE TABLE' and (table_schema = 'marts' "
-            "or table_name in ('int_sessions'))"
-        ).fetchall()
-        for schema, table in tables:
-            frame = con.execute(f'select * from "{schema}"."{table}"').df()
-            # parallel float sums may differ in the last bits; 6 decimals is far below any
-            # currency unit or rate a KPI reports
-            floats = frame.select_dtypes("float").columns
-            frame[floats] = frame[floats].round(6)
-            frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-            digests[table] = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
-    return digests
+def _snapshot(home: Path):
+    """Every mart table and the partitioned intermediate model, rows in a canonical order."""
+    return snapshot(
+        home / "warehouse" / "segmart.duckdb", schemas=("marts",), tables=("int_sessions",)
+    )
 
 
 def _count(home: Path, sql: str):
@@ -131,7 +118,7 @@ def incremental(tmp_path_factory):
     return {
         "home": home,
         "dagster_home": dagster_home,
-        "incremental": _digest(home),
+        "incremental": _snapshot(home),
         "base_sessions_from_late_day": base_sessions,
         "built_partitions": built,
     }
@@ -174,30 +161,21 @@ def test_incremental_run_equals_a_full_refresh(incremental):
     result = run_job(home)
     assert result.success
     assert _materialized_partitions(result, "int_sessions") == [None]
-    full = _digest(home)
-    assert set(PARTITIONED) <= set(full)
-    # fct_orders (and kpi_segment_monthly, which reads it) can differ between two full builds
-    # of the same data: the known re-run determinism issue of int_orders (test_demo_run.py,
-    # test_rerun_loads_nothing_and_gives_identical_marts, xfail). Neither reads a partitioned
-    # model; every other mart, and every model downstream of the partitioned ones, must match.
-    known_nondeterministic = {"fct_orders", "kpi_segment_monthly"}
-    incremental_digest = {k: v for k, v in incremental["incremental"].items()}
-    for table in known_nondeterministic:
-        incremental_digest.pop(table, None)
-        full.pop(table, None)
+    full = _snapshot(home)
     assert {"int_sessions", "fct_sessions", "fct_touchpoints", "fct_ad_spend_daily"} <= set(full)
-    assert incremental_digest == full
+    # every mart equal row by row, floats within 1e-9 relative (parallel sums' last bits)
+    assert snapshot_diff(incremental["incremental"], full) == {}
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("partitions_run")
 def test_rerunning_a_partition_gives_identical_marts(incremental):
     home, dagster_home = incremental["home"], incremental["dagster_home"]
-    before = _digest(home)
+    before = _snapshot(home)
     result = _run_partitioned(home, dagster_home, partition_key=NEW_DAY)
     assert result.success
     assert _materialized_partitions(result, "int_sessions") == [NEW_DAY]
-    assert _digest(home) == before
+    assert snapshot_diff(before, _snapshot(home)) == {}
 
 
 @pytest.mark.slow
@@ -211,7 +189,7 @@ def test_a_backfill_of_a_date_range_is_one_run(incremental):
     from pipelines.definitions import defs
 
     home, dagster_home = incremental["home"], incremental["dagster_home"]
-    before = _digest(home)
+    before = _snapshot(home)
     days = [f"2024-12-{day:02d}" for day in range(20, 32)]
     with home_env(home):
         definitions = defs()
@@ -235,7 +213,7 @@ def test_a_backfill_of_a_date_range_is_one_run(incremental):
             assert result.success
             assert instance.get_runs_count() == runs_before + 1
     assert _materialized_partitions(result, "int_sessions") == days
-    assert _digest(home) == before
+    assert snapshot_diff(before, _snapshot(home)) == {}
 
 
 def test_the_daily_schedule_requests_the_day_that_ended(tmp_path):

@@ -128,10 +128,11 @@ def _canonical(value, digits: int = FLOAT_DIGITS) -> str:
     return repr(value)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, table: str) -> tuple[list[str], list[tuple]]:
+def _rows(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[list[str], list[tuple]]:
     """Column names and rows in a canonical order: by every non-float column, then by the
-    floats at 6 significant digits (the order only; values are compared in full)."""
-    cur = con.execute(f'select * from "{table}"')
+    floats at 6 significant digits (the order only; values are compared in full).
+    ``relation`` is a quoted, optionally schema-qualified name."""
+    cur = con.execute(f"select * from {relation}")
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
     floats = [i for i, t in enumerate(cur.description) if str(t[1]) in ("DOUBLE", "FLOAT")]
@@ -147,7 +148,7 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str) -> tuple[list[str], list[t
 
 def mart_rows(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """The header and every row as a canonical string (floats to 9 significant digits)."""
-    names, rows = _rows(con, table)
+    names, rows = _rows(con, f'"{table}"')
     return ["|".join(names), *("|".join(_canonical(v) for v in row) for row in rows)]
 
 
@@ -172,37 +173,57 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def mart_diff(a: Path, b: Path, limit: int = 5) -> dict[str, list[str]]:
-    """{mart: differences} between the serving copies of two homes; empty when identical.
+Snapshot = dict[str, tuple[list[str], list[tuple]]]
 
-    Identical means: the same marts, columns and number of rows, and row by row (in the
+
+def snapshot(
+    database: Path, schemas: tuple[str, ...] = (), tables: tuple[str, ...] = ()
+) -> Snapshot:
+    """{table: (columns, canonical rows)} of a DuckDB file: every base table, or those in
+    ``schemas`` plus the named ``tables``."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        found = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE'"
+        ).fetchall()
+        return {
+            name: _rows(con, f'"{schema}"."{name}"')
+            for schema, name in found
+            if not (schemas or tables) or schema in schemas or name in tables
+        }
+
+
+def snapshot_diff(a: Snapshot, b: Snapshot, limit: int = 5) -> dict[str, list[str]]:
+    """{table: differences} between two snapshots; empty when identical.
+
+    Identical means: the same tables, columns and number of rows, and row by row (in the
     canonical order) equal values, floats within REL_TOL: DuckDB sums doubles in parallel,
     so a sum's last bits depend on the order its threads met the rows.
     """
     out: dict[str, list[str]] = {}
-    with (
-        duckdb.connect(str(a / "serving" / "marts.duckdb"), read_only=True) as ca,
-        duckdb.connect(str(b / "serving" / "marts.duckdb"), read_only=True) as cb,
-    ):
-        ta = {r[0] for r in ca.execute("show tables").fetchall()}
-        tb = {r[0] for r in cb.execute("show tables").fetchall()}
-        for t in sorted(ta ^ tb):
-            out[t] = ["only in " + ("the first" if t in ta else "the second")]
-        for t in sorted(ta & tb):
-            (na, ra), (nb, rb) = _rows(ca, t), _rows(cb, t)
-            if na != nb or len(ra) != len(rb):
-                out[t] = [f"columns {na} / {nb}, rows {len(ra)} / {len(rb)}"]
-                continue
-            bad = [
-                (x, y)
-                for x, y in zip(ra, rb, strict=True)
-                if not all(_same(u, v) for u, v in zip(x, y, strict=True))
-            ]
-            if bad:
-                out[t] = [f"{len(bad)} row(s) differ"] + [
-                    f"- {x}\n+ {y}"[:600] for x, y in bad[:limit]
-                ]
+    for t in sorted(set(a) ^ set(b)):
+        out[t] = ["only in " + ("the first" if t in a else "the second")]
+    for t in sorted(set(a) & set(b)):
+        (na, ra), (nb, rb) = a[t], b[t]
+        if na != nb or len(ra) != len(rb):
+            out[t] = [f"columns {na} / {nb}, rows {len(ra)} / {len(rb)}"]
+            continue
+        bad = [
+            (x, y)
+            for x, y in zip(ra, rb, strict=True)
+            if not all(_same(u, v) for u, v in zip(x, y, strict=True))
+        ]
+        if bad:
+            out[t] = [f"{len(bad)} row(s) differ"] + [f"- {x}\n+ {y}"[:600] for x, y in bad[:limit]]
     return out
+
+
+def mart_diff(a: Path, b: Path, limit: int = 5) -> dict[str, list[str]]:
+    """{mart: differences} between the serving copies of two homes; empty when identical
+    (see :func:`snapshot_diff`)."""
+    return snapshot_diff(
+        snapshot(a / "serving" / "marts.duckdb"), snapshot(b / "serving" / "marts.duckdb"), limit
+    )
 
 
 def declared_keys() -> dict[str, list[str]]:
