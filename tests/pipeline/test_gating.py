@@ -70,8 +70,10 @@ def test_a_later_run_does_not_build_on_a_failed_check(tmp_path):
         )
         assert not first.success
 
+        # the models downstream of the failed raw entity (the CRM staging models do not read
+        # ad spend: their own upstream checks gate them)
         dbt_only = dg.define_asset_job(
-            "dbt_only", selection=dg.AssetSelection.groups("staging_ads", "staging_crm")
+            "dbt_only", selection=dg.AssetSelection.groups("staging_ads")
         )
         later = dg.Definitions.merge(definitions, dg.Definitions(jobs=[dbt_only]))
         second = later.resolve_job_def("dbt_only").execute_in_process(
