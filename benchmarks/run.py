@@ -109,8 +109,13 @@ def fresh_home(path: Path, landing: Path | None) -> Path:
     return path
 
 
-def segmart_run(home: Path, no_checks: bool = False) -> tuple[Measurement, dict]:
-    """``segmart run`` in ``home`` as a subprocess; its measurement and phase timings."""
+def segmart_run(
+    home: Path, no_checks: bool = False, force: bool = False
+) -> tuple[Measurement, dict]:
+    """``segmart run`` in ``home`` as a subprocess; its measurement and phase timings.
+
+    A run that found nothing new starts no Dagster run: status ``SKIPPED``, all of its wall
+    time in the ``startup`` phase."""
     env = os.environ | {
         "SEGMART_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster_home"),
@@ -119,6 +124,9 @@ def segmart_run(home: Path, no_checks: bool = False) -> tuple[Measurement, dict]
     cmd = [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home)]
     if no_checks:
         cmd.append("--no-checks")
+    if force:
+        cmd.append("--force")
+    before = _latest_run_id(home / "dagster_home")
     runs = len(list((home / "logs").glob("run_*.log"))) if (home / "logs").exists() else 0
     m = run_measured(
         cmd,
@@ -127,6 +135,8 @@ def segmart_run(home: Path, no_checks: bool = False) -> tuple[Measurement, dict]
         log_file=home / "logs" / f"run_{runs + 1}.log",
         spill_dirs=(home / "warehouse" / "segmart.duckdb.tmp", home / ".tmp"),
     )
+    if m.returncode == 0 and _latest_run_id(home / "dagster_home") == before:
+        return m, {"status": "SKIPPED", "phases": {"startup": round(m.wall_s, 3)}, "steps": {}}
     try:
         run = read_latest_run(home / "dagster_home")
         phases = group_phases(run["steps"], m.wall_s, run["run_s"])
@@ -135,6 +145,15 @@ def segmart_run(home: Path, no_checks: bool = False) -> tuple[Measurement, dict]
     except LookupError as exc:
         info = {"status": "NO_RUN", "error": str(exc), "phases": {}, "steps": {}}
     return m, info
+
+
+def _latest_run_id(dagster_home: Path) -> str | None:
+    try:
+        return read_latest_run(dagster_home)["run_id"]
+    except (LookupError, OSError):
+        return None
+    except Exception:  # no instance storage yet
+        return None
 
 
 def python_module(module: str, *args: str, spill: tuple[Path, ...] = ()) -> Measurement:
@@ -220,6 +239,10 @@ def bench_scale(scale: float, seed: int, steps: tuple[str, ...]) -> dict:
         m, info = segmart_run(home)
         timings["overhead_s"] = _check(m, "fixed overhead (nothing new)", notes)
         phases["overhead"] = info["phases"] | {"status": info["status"]}
+
+        m, info = segmart_run(home, force=True)
+        timings["overhead_forced_s"] = _check(m, "nothing new, --force", notes)
+        phases["overhead_forced"] = info["phases"] | {"status": info["status"]}
 
         for path in sorted(p for p in new_day.rglob("*") if p.is_file()):
             dest = home / "landing" / "demo" / path.relative_to(new_day)
