@@ -5,6 +5,7 @@ import json
 import time
 
 import dagster as dg
+import duckdb
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, SensorEvaluationContext  # real types: no PEP 563
 
@@ -37,7 +38,11 @@ def _spec(ent: Entity) -> dg.AssetSpec:
             f"(raw/{ent.name}/<sha256>.parquet) with lineage columns; natural key ({key}), "
             "latest version wins in dbt staging. Bad rows in quarantine/."
         ),
-        metadata={"segmart/entity": ent.name, "segmart/drift_policy": ent.drift},
+        metadata={
+            "segmart/entity": ent.name,
+            "segmart/drift_policy": ent.drift,
+            "segmart/dated_by": ent.dated_by or "-",
+        },
         skippable=True,
     )
 
@@ -46,6 +51,32 @@ def raw_row_count(home, entity_name: str) -> int:
     """Rows in the raw layer of an entity (from Parquet footers, without reading data)."""
     folder = home.raw / entity_name
     return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("[0-9a-f]*.parquet"))
+
+
+def rows_by_day(home, ent: Entity, loaded: list[FileResult]) -> dict[str, int]:
+    """{UTC day: rows} of the raw files just written for a dated entity (its ``dated_by``
+    column); what the daily partitions downstream will rebuild. Empty when not dated."""
+    files = [home.raw / ent.name / f"{f.file_hash}.parquet" for f in loaded if f.rows_written]
+    files = [str(p) for p in files if p.exists()]
+    if not ent.dated_by or not files:
+        return {}
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f'select cast(cast("{ent.dated_by}" as date) as varchar) as day, count(*) '
+            "from read_parquet(?, union_by_name = true) group by day order by day",
+            [files],
+        ).fetchall()
+    return {day or "undated": count for day, count in rows}
+
+
+def _days_metadata(by_day: dict[str, int]) -> dict[str, dg.MetadataValue]:
+    days = [d for d in by_day if d != "undated"]
+    if not days:
+        return {}
+    return {
+        "new_rows_by_day": dg.MetadataValue.json(by_day),
+        "new_days": dg.MetadataValue.text(f"{days[0]}..{days[-1]} ({len(days)} days)"),
+    }
 
 
 def _rejected_table(files: list[FileResult]) -> dg.MetadataValue:
@@ -82,6 +113,7 @@ def materialize_result(report: IngestReport, home, ent: Entity) -> dg.Materializ
             ),
             "rejected_files": _rejected_table(rejected),
             "drift": dg.MetadataValue.json({f.file: f.drift for f in loaded if f.drift}),
+            **_days_metadata(rows_by_day(home, ent, loaded)),
         },
     )
 

@@ -29,9 +29,29 @@ def test_materialize_reports_rows_and_rejections(home):
     assert orders["rows_quarantined"].value == 1
     assert orders["rows_total"].value == 1
     assert orders["files_loaded"].value == 1
+    assert orders["new_rows_by_day"].value == {"2024-02-01": 1}  # the day of the loaded row
+    assert orders["new_days"].value == "2024-02-01..2024-02-01 (1 days)"
+    assert "new_rows_by_day" not in events[dg.AssetKey(["web", "events"])]  # nothing new
     rejected = orders["rejected_files"].value.records
     assert [r.data["file"] for r in rejected] == ["unknown.csv"]
     assert "no mapping matches" in rejected[0].data["reason"]
+
+
+def test_rows_by_day_counts_each_day_of_a_dated_entity(home):
+    """Per-day counts equal a count of the landed rows by day computed here from the CSV."""
+    lines = [f"B{i},{1 + i % 3:02d}/03/2024 23:{i % 60:02d},{i}" for i in range(10)]
+    land(home, "orders.csv", "order_ref,ordered_on,amount\n" + "\n".join(lines) + "\n")
+    result = dg.materialize([ingest_landing], resources={"segmart": SegmartHome(home=str(home))})
+    [orders] = [
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["crm", "orders"])
+    ]
+    expected: dict[str, int] = {}
+    for line in lines:
+        day, month, year = line.split(",")[1].split(" ")[0].split("/")
+        expected[f"{year}-{month}-{day}"] = expected.get(f"{year}-{month}-{day}", 0) + 1
+    assert orders["new_rows_by_day"].value == expected
 
 
 def test_subset_materialises_only_selected_entity(home):
