@@ -7,6 +7,7 @@ ground truth (``_expected.json``), from the raw Parquet with pandas, and from th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import check_results, materialized_keys, run_job
 from tests.reliability.pipeline_home import mart_diff
+from tests.reliability.pipeline_home import run as run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_run")]
 
@@ -120,17 +122,101 @@ def test_spend_in_marts_equals_raw_spend_converted(demo):
     assert mart == pytest.approx(expected, rel=1e-9)
 
 
+def _dagster_runs(home: Path) -> int:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        return instance.get_runs_count()
+
+
 def test_rerun_loads_nothing_and_gives_identical_marts(demo, tmp_path):
-    """Identical: same rows and values, floats within 1e-9 relative (DuckDB sums doubles in
-    parallel, so the last bits of a sum depend on the order its threads met the rows)."""
+    """A forced ``segmart run`` rebuilds everything: identical marts (same rows and values,
+    floats within 1e-9 relative: DuckDB sums doubles in parallel, so the last bits of a sum
+    depend on the order its threads met the rows). The next plain ``segmart run`` sees that
+    nothing changed and starts no Dagster run at all."""
     home, _ = demo
     before = tmp_path / "before"
     shutil.copytree(home / "serving", before / "serving")
     raw_files = sorted(p.name for p in (home / "raw").rglob("*.parquet"))
-    result = run_job(home)
-    assert result.success
+    forced = run_cli(home, args=("--force",))
+    assert forced.proc.returncode == 0, forced.tail()
     assert sorted(p.name for p in (home / "raw").rglob("*.parquet")) == raw_files
     assert mart_diff(before, home) == {}
+    assert (home / "state" / "last_build.json").exists()
+
+    runs, published = _dagster_runs(home), _stats(home / "serving")
+    again = run_cli(home)
+    assert again.proc.returncode == 0, again.tail()
+    assert "Up to date: nothing new since the run that finished at" in again.output
+    assert _dagster_runs(home) == runs
+    assert _stats(home / "serving") == published
+
+
+def _stats(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_each_changed_input_makes_the_next_run_due(demo, tmp_path, monkeypatch):
+    """Every input of the marts, changed on its own, ends the up-to-date state with its reason:
+    a landing file touched or added, a raw file rewritten, the home's configuration, a code
+    file, a published file removed; a run that starts drops the record until it succeeds."""
+    from pipelines.automation import up_to_date
+    from pipelines.ingest.loader import landing_files
+    from pipelines.settings import home_paths
+
+    home, _ = demo
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("dagster_home", "*.lock"))
+    paths = home_paths(copy)
+    up_to_date.forget_record(paths)
+    assert up_to_date.check(paths).reason == "no record of a finished run"
+    up_to_date.record_success(paths)
+    assert up_to_date.check(paths).up_to_date
+
+    def due(reason_start: str) -> None:
+        verdict = up_to_date.check(paths)
+        assert not verdict.up_to_date
+        assert verdict.reason.startswith(reason_start), verdict.reason
+        up_to_date.record_success(paths)  # the next case starts up to date again
+        assert up_to_date.check(paths).up_to_date
+
+    landing = list(landing_files(copy / "landing"))
+    stat = landing[0].stat()
+    os.utime(landing[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    verdict = up_to_date.check(paths)
+    assert verdict.reason == f"new landing file {landing[0].relative_to(copy / 'landing')}"
+    shutil.copy(landing[1], landing[1].with_name("renamed_" + landing[1].name))
+    assert up_to_date.check(paths).reason.startswith("new landing file")
+    for path in (copy / "landing").rglob("*"):  # as if ingest had handled them
+        if path.is_file():
+            path.unlink()
+    up_to_date.record_success(paths)
+
+    raw = sorted((copy / "raw" / "orders").glob("[0-9a-f]*.parquet"))[0]
+    raw.write_bytes(raw.read_bytes())  # rewritten in place, as `segmart forget` does
+    due("raw files: 1 rewritten (e.g. orders/")
+
+    (copy / "segmart.yaml").write_text("dbt_vars:\n  default_gross_margin: 0.5\n")
+    due("the home's configuration or mappings changed")
+
+    code = tmp_path / "repo"
+    (code / "dbt_project" / "models").mkdir(parents=True)
+    model = code / "dbt_project" / "models" / "m.sql"
+    model.write_text("select 1")
+    monkeypatch.setattr(up_to_date, "REPO_ROOT", code)
+    up_to_date.record_success(paths)
+    model.write_text("select 2")
+    due("the code or shipped configuration changed")
+
+    next((copy / "serving" / "parquet").rglob("*.parquet")).unlink()
+    due("published files: 1 removed")
+
+    up_to_date.forget_record(paths)
+    assert up_to_date.check(paths).reason == "no record of a finished run"
 
 
 def test_forget_a_person_then_rebuild(demo):
