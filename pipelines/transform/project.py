@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 
 from pipelines.settings import DBT_PROJECT_DIR, HomePaths, load_config
+
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def dbt_executable() -> str:
@@ -55,6 +58,7 @@ def ensure_manifest(project: DbtProject) -> Path:
 
 def _parse(manifest: Path) -> None:
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env.pop("DBT_TARGET_PATH", None)  # the project's own target/, where Dagster reads it
     env.setdefault("SEGMART_HOME", str(DBT_PROJECT_DIR.parent / "data"))
     result = subprocess.run(
         # the same --vars as `dbt build` uses, so that its partial parse reuses this one
@@ -100,3 +104,45 @@ def dbt_env(paths: HomePaths) -> None:
     # op that builds its model (buildable), never in one that only builds a parent, such as a
     # seed (dbt's default, eager, would run it there before its model exists).
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+    os.environ["DBT_TARGET_PATH"] = str(home_target_path(paths))
+    reuse_partial_parse(home_target_path(paths))
+
+
+# Each dbt invocation gets its own directory under the home's target path (dagster-dbt);
+# the newest few are kept for diagnosis.
+KEEP_INVOCATIONS = 12
+
+
+def home_target_path(paths: HomePaths) -> Path:
+    """dbt's target directory for the runs of one home: ``{home}/state/dbt_target``.
+
+    Per home, not the project's ``target/``: the profile names the home's warehouse, and dbt
+    re-parses the whole project when the profile differs from the one its
+    ``partial_parse.msgpack`` was written with; with one shared directory every run in
+    another home (tests, benchmarks) re-parsed in each of its four ``dbt build`` calls.
+    """
+    return paths.state / "dbt_target"
+
+
+def reuse_partial_parse(target: Path) -> None:
+    """Make the newest invocation's ``partial_parse.msgpack`` the one the next invocation
+    starts from (dagster-dbt copies ``{target}/partial_parse.msgpack`` into each invocation's
+    directory), and prune old invocation directories."""
+    if not target.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    invocations = sorted(
+        (d for d in target.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime
+    )
+    for old in invocations[:-KEEP_INVOCATIONS]:
+        shutil.rmtree(old, ignore_errors=True)
+    parses = [d / PARTIAL_PARSE for d in invocations[-KEEP_INVOCATIONS:]]
+    parses = [p for p in parses if p.exists()]
+    if not parses:
+        return
+    newest = max(parses, key=lambda p: p.stat().st_mtime)
+    base = target / PARTIAL_PARSE
+    if not base.exists() or newest.stat().st_mtime > base.stat().st_mtime:
+        tmp = target / f".{PARTIAL_PARSE}.tmp"
+        shutil.copy2(newest, tmp)
+        tmp.replace(base)

@@ -27,6 +27,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 MARTS_SCHEMA = "marts"
+# the daily-partitioned models outside the marts schema, exported after a --window rebuild
+PARTITIONED_INTERMEDIATE = ("intermediate.int_sessions",)
 
 
 def write_spark_conf(work: Path, cores: int = 2, shuffle_partitions: int = 2) -> Path:
@@ -122,21 +124,40 @@ def invoke_dbt(args: list[str], work: Path, project_dir: Path = DBT_PROJECT_DIR)
         raise SystemExit(f"dbt {' '.join(args)} failed: {result.exception or 'see the log above'}")
 
 
-def export_marts(out_dir: Path, schema: str = MARTS_SCHEMA) -> dict[str, int]:
-    """Write every table of ``schema`` as one Parquet file per table; returns row counts."""
+def rebuild_window(start: str, end: str, dbt_vars: list[str], work: Path, project: Path) -> None:
+    """The daily-partitioned models' incremental path on Spark (``insert_overwrite`` of the
+    window's days, dbt_project/macros/incremental/window.sql), as a Dagster partition run
+    does it: the window in SEGMART_WINDOW_START / SEGMART_WINDOW_END."""
+    os.environ.update({"SEGMART_WINDOW_START": start, "SEGMART_WINDOW_END": end})
+    try:
+        select = ["--select", "tag:daily_partitioned"]
+        no_tests = ["--exclude-resource-type", "test", "unit_test"]
+        invoke_dbt(["build", *dbt_vars, *select, *no_tests], work, project)
+    finally:
+        os.environ.pop("SEGMART_WINDOW_START")
+        os.environ.pop("SEGMART_WINDOW_END")
+
+
+def export_marts(out_dir: Path, schema: str = MARTS_SCHEMA, extra: tuple = ()) -> dict[str, int]:
+    """Write every table of ``schema`` (and the ``extra`` schema.table names) as one Parquet
+    file per table; returns row counts."""
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.getOrCreate()  # the session dbt-spark started
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    for row in spark.sql(f"show tables in {schema}").collect():
-        if row.isTemporary:
-            continue
-        frame = spark.table(f"{schema}.{row.tableName}")
-        target = out_dir / row.tableName
+    names = [
+        f"{schema}.{row.tableName}"
+        for row in spark.sql(f"show tables in {schema}").collect()
+        if not row.isTemporary
+    ]
+    for name in [*names, *extra]:
+        frame = spark.table(name)
+        table = name.split(".")[-1]
+        target = out_dir / table
         shutil.rmtree(target, ignore_errors=True)
         frame.coalesce(1).write.parquet(str(target))
-        counts[row.tableName] = frame.count()
+        counts[table] = frame.count()
     return counts
 
 
@@ -150,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude", nargs="*", default=[], help="dbt --exclude")
     parser.add_argument("--skip-tests", action="store_true", help="exclude dbt tests")
     parser.add_argument("--vars", default=None, help="dbt --vars (JSON)")
+    parser.add_argument(
+        "--window",
+        nargs=2,
+        metavar=("START", "END"),
+        help="then rebuild the daily-partitioned models incrementally for [START, END)",
+    )
     parser.add_argument(
         "--catalog",
         choices=["in-memory", "hive"],
@@ -173,9 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         build += ["--exclude-resource-type", "test", "unit_test"]
     try:
         invoke_dbt(build, work, project)
+        if args.window:
+            rebuild_window(*args.window, dbt_vars=dbt_vars, work=work, project=project)
     finally:  # export what was built even when some models failed (for the diagnosis)
         if args.export:
-            counts = export_marts(args.export.resolve())
+            extra = PARTITIONED_INTERMEDIATE if args.window else ()
+            counts = export_marts(args.export.resolve(), extra=extra)
             (args.export / "_counts.json").write_text(json.dumps(counts, indent=2))
             print(f"exported {len(counts)} marts to {args.export}", flush=True)
     return 0
