@@ -28,3 +28,34 @@ def _test_environment():
     os.environ.setdefault("SEGMART_PII_KEY", "test-key")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     yield
+
+
+# The modules that run the whole pipeline, longest first (CI durations). `make test` runs
+# xdist with `--dist loadscope --no-loadscope-reorder`: a module is one unit of work and
+# units are handed out in collection order, so the longest start first and the many short
+# modules fill in around them. xdist's default order (most tests first) started these last
+# and left one worker running them alone at the end.
+LONGEST_FIRST = (
+    "tests/reliability/test_pipeline_faults.py",
+    "tests/pipeline/test_partitions.py",
+    "tests/pipeline/test_demo_run.py",
+    "tests/quality/test_reconcile.py",
+    "tests/spark/test_spark_parity.py",
+    "tests/pipeline/test_gating.py",
+    "tests/segments/test_cluster_job.py",
+    "tests/pipeline/test_fixture_run.py",
+    "tests/ops/test_ui_browser.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest modules first, then the other slow ones, then the rest (order kept within)."""
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+
+    def weight(item) -> tuple[int, int]:
+        module = item.nodeid.split("::")[0]
+        if module in rank:
+            return (0, rank[module])
+        return (1, 0) if item.get_closest_marker("slow") else (2, 0)
+
+    items.sort(key=weight)
