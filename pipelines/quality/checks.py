@@ -140,12 +140,15 @@ def _markdown(run: SuiteRun) -> str:
     return "\n".join(lines)
 
 
-def _error_result(exc: Exception, suite: str) -> dg.AssetCheckResult:
+def error_result(exc: Exception, action: str, label: str, name: str) -> dg.AssetCheckResult:
+    """A failed (ERROR) result for a check that could not run at all, e.g.
+    ``could not validate raw__orders: FileNotFoundError: ...`` (metadata ``{label: name}``)."""
+    error = f"{type(exc).__name__}: {exc}"
     return dg.AssetCheckResult(
         passed=False,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"could not validate {suite}: {exc}",
-        metadata={"suite": suite, "error": f"{type(exc).__name__}: {exc}"},
+        description=f"could not {action} {name}: {error}",
+        metadata={label: name, "error": error},
     )
 
 
@@ -164,7 +167,7 @@ def build_raw_check(entity: str, source: str) -> dg.AssetChecksDefinition:
         try:
             run = validate_raw(segmart.paths, entity)
         except (FileNotFoundError, ValueError, duckdb.Error) as exc:
-            return _error_result(exc, suite)
+            return error_result(exc, "validate", "suite", suite)
         return check_result(run)
 
     return _check
@@ -186,7 +189,7 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
         try:
             run = validate_mart(segmart.paths, mart)
         except (FileNotFoundError, ValueError, duckdb.Error) as exc:
-            return _error_result(exc, suite)
+            return error_result(exc, "validate", "suite", suite)
         return check_result(run)
 
     return _check

@@ -40,6 +40,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
+from pipelines.quality.checks import error_result
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.settings import HomePaths, load_config
 
@@ -765,15 +766,6 @@ def _markdown(rec: Reconciliation) -> str:
     return "\n".join(lines)
 
 
-def _error_result(exc: Exception, name: str) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=False,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"could not reconcile {name}: {type(exc).__name__}: {exc}",
-        metadata={"reconciliation": name, "error": f"{type(exc).__name__}: {exc}"},
-    )
-
-
 def _build(asset: dg.AssetKey, name: str, description: str, compute, *, pool: str | None):
     @dg.asset_check(
         asset=asset,
@@ -787,7 +779,7 @@ def _build(asset: dg.AssetKey, name: str, description: str, compute, *, pool: st
         try:
             rec = compute(segmart.paths)
         except (FileNotFoundError, ValueError, KeyError, duckdb.Error, OSError) as exc:
-            return _error_result(exc, name)
+            return error_result(exc, "reconcile", "reconciliation", name)
         return check_result(rec)
 
     return _check

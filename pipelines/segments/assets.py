@@ -54,28 +54,27 @@ def build_cluster_asset(entity: str) -> dg.AssetsDefinition:
     clusters_table, profile_table = table_names(entity)
     singular = entity.rstrip("s")
 
+    def spec(table: str, description: str) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            [ML_SCHEMA, table],
+            deps=[mart],
+            group_name=GROUP,
+            kinds={"scikit-learn", "duckdb"},
+            description=description,
+        )
+
     @dg.multi_asset(
         name=f"{singular}_clusters",
         specs=[
-            dg.AssetSpec(
-                [ML_SCHEMA, clusters_table],
-                deps=[mart],
-                group_name=GROUP,
-                kinds={"scikit-learn", "duckdb"},
-                description=(
-                    f"k-means cluster of every row of {mart.path[-1]} (key, cluster_id, "
-                    "cluster_label); config/segmart.yaml `clusters:`."
-                ),
+            spec(
+                clusters_table,
+                f"k-means cluster of every row of {mart.path[-1]} (key, cluster_id, "
+                "cluster_label); config/segmart.yaml `clusters:`.",
             ),
-            dg.AssetSpec(
-                [ML_SCHEMA, profile_table],
-                deps=[mart],
-                group_name=GROUP,
-                kinds={"scikit-learn", "duckdb"},
-                description=(
-                    f"Profile of the {singular} clusters: size, share, mean and z-score "
-                    "centroid of each feature, readable label."
-                ),
+            spec(
+                profile_table,
+                f"Profile of the {singular} clusters: size, share, mean and z-score "
+                "centroid of each feature, readable label.",
             ),
         ],
         pool=WAREHOUSE_POOL,
