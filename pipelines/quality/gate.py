@@ -52,6 +52,29 @@ def failing_upstream_checks(
     return sorted(failing)
 
 
+def what_to_do(failing: list[str]) -> str:
+    """The operator's next step for the failing checks (names as in
+    :func:`failing_upstream_checks`): raw suites point at a landing file, reconciliations and
+    mart suites at the check's failing keys."""
+    steps = []
+    if any(": gx_raw__" in name for name in failing):
+        steps.append(
+            "A raw suite failed: fix or remove the offending landing file (the check's metadata "
+            "names the rows and files)."
+        )
+    if any(": reconcile_" in name for name in failing):
+        steps.append(
+            "A reconciliation failed: its metadata lists the expected and actual counts and the "
+            "failing keys; look for rows lost or duplicated between the two layers."
+        )
+    if any(": gx_mart__" in name for name in failing):
+        steps.append(
+            "A mart suite failed: its metadata shows the failing expectation and sample values; "
+            "trace them back through the mart's upstream models."
+        )
+    return " ".join(steps) or "See the failing check's metadata."
+
+
 def enforce_upstream_checks(
     context: dg.AssetExecutionContext, upstream_keys: Iterable[dg.AssetKey]
 ) -> None:
@@ -64,8 +87,8 @@ def enforce_upstream_checks(
             description=(
                 "Not building on data that failed a blocking quality check: "
                 + "; ".join(failing)
-                + ". Fix or remove the offending landing file (see the check's metadata), "
-                "then re-run; the previous serving copy stays published."
+                + f". {what_to_do(failing)} Then re-run; the previous serving copy stays "
+                "published."
             ),
             metadata={"failing_checks": dg.MetadataValue.json(failing)},
         )

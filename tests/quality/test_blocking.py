@@ -108,3 +108,16 @@ def test_spend_per_day_collapsing_to_zero_blocks(tmp_path, daily_spend, blocks):
     else:
         assert not collapse_failed
         assert _materialized(result) == {RAW_KEY, DOWNSTREAM_KEY}
+
+
+def test_the_gate_says_what_to_do_for_each_kind_of_failing_check():
+    from pipelines.quality.gate import what_to_do
+
+    raw = "ads/ad_spend_daily: gx_raw__ad_spend_daily (run 1)"
+    rec = "stg_crm__orders: reconcile_raw_to_staging (run 1)"
+    mart = "fct_orders: gx_mart__fct_orders (run 1)"
+    assert "landing file" in what_to_do([raw])
+    assert "landing file" not in what_to_do([rec]) and "failing keys" in what_to_do([rec])
+    assert "upstream models" in what_to_do([mart]) and "landing file" not in what_to_do([mart])
+    both = what_to_do([raw, mart])
+    assert "landing file" in both and "upstream models" in both
