@@ -167,11 +167,12 @@ def _with_progress(label: str, work):
 def _run_pipeline(skip_checks: bool) -> bool:
     """Run the pipeline in process against the instance in DAGSTER_HOME (run history kept).
 
-    Two runs of the full job: the ingest assets and their checks, then everything downstream.
-    Between them, pipelines/transform/catchup.py decides from the raw files what the
-    daily-partitioned dbt models need: a full refresh (fresh home, changed columns, removed
-    files), the partitions from the earliest new date on (one single-run backfill), or
-    nothing. ``--no-checks`` (benchmarks) is one unpartitioned run: a full rebuild.
+    One run of the full job without a partition, as the landing sensor starts it: ingest,
+    checks, dbt, checks, publish. After the ingest, the daily-partitioned dbt models build
+    what the raw layer gained since their last build (pipelines/transform/catchup.py): a full
+    refresh (fresh home, changed columns, removed files), the days from the earliest new date
+    on, or nothing. ``--no-checks`` (benchmarks) runs the job without checks as a full
+    refresh (tag ``segmart/full_refresh=true``), so its timings stay comparable.
     """
     import uuid
 
@@ -179,45 +180,27 @@ def _run_pipeline(skip_checks: bool) -> bool:
 
     from pipelines.automation.jobs import FULL_REFRESH_JOB_NAME, NO_CHECKS_JOB_NAME
     from pipelines.definitions import defs
-    from pipelines.ingest.assets import ingest_assets
-    from pipelines.settings import home_paths
-    from pipelines.transform.catchup import plan_partitions, save_snapshot
-    from pipelines.transform.partitions import daily_partitions, partition_settings
-    from pipelines.transform.project import dbt_project
+    from pipelines.transform.catchup import FULL_REFRESH_TAG
 
-    definitions = defs()
-    if skip_checks:
-        job = definitions.resolve_job_def(NO_CHECKS_JOB_NAME)
-        with dg.DagsterInstance.get() as instance:
-            return _report(job.execute_in_process(instance=instance, raise_on_error=False))
-
-    job = definitions.resolve_job_def(FULL_REFRESH_JOB_NAME)
-    graph = definitions.resolve_asset_graph()
-    ingest_keys = {key for assets_def in ingest_assets for key in assets_def.keys}
-    partitioned = {key for key in graph.materializable_asset_keys if graph.get(key).is_partitioned}
-    downstream = set(graph.materializable_asset_keys) - ingest_keys
-    paths = home_paths()
     tags = {"segmart/invocation": uuid.uuid4().hex[:12]}
+    if skip_checks:
+        tags[FULL_REFRESH_TAG] = "true"
+    job = defs().resolve_job_def(NO_CHECKS_JOB_NAME if skip_checks else FULL_REFRESH_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
-        ingest = job.execute_in_process(
-            instance=instance, asset_selection=sorted(ingest_keys), tags=tags, raise_on_error=False
-        )
-        if not _report(ingest):
-            return False
-        plan, snapshot = plan_partitions(
-            paths, daily_partitions(partition_settings()), dbt_project().manifest_path
-        )
-        click.echo(f"Daily partitions: {plan.reason}")
-        selection = downstream if plan.rebuild else downstream - partitioned
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=sorted(selection),
-            tags=tags | plan.tags(),
-            raise_on_error=False,
-        )
-    if result.success and plan.rebuild:
-        save_snapshot(paths, snapshot)
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    _echo_daily_build(result)
     return _report(result)
+
+
+def _echo_daily_build(result) -> None:
+    """One line saying what the run built of the daily-partitioned models, and why."""
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            metadata = event.event_specific_data.materialization.metadata
+            if "segmart/build_reason" in metadata:
+                window = metadata["segmart/window"].value
+                click.echo(f"Daily partitions: {window} ({metadata['segmart/build_reason'].value})")
+                return
 
 
 def _report(result) -> bool:

@@ -3,8 +3,10 @@
 The full job holds the daily-partitioned dbt models (pipelines/transform/partitions.py) and
 the unpartitioned rest, which Dagster allows in one job. Launched with a partition or a
 partition range (the daily schedule, a backfill: one run per range), the partitioned models
-rebuild that window; launched without one (the landing sensor, `dagster job execute`, the
-tests) they are rebuilt completely. Unpartitioned assets are rebuilt in every run.
+rebuild that window; launched without one (the landing sensor, `segmart run`, `dagster job
+execute`) they build what the raw layer gained since their last build, after the run's ingest
+(pipelines/transform/catchup.py); tagged `segmart/full_refresh=true` they are rebuilt
+completely. Unpartitioned assets are rebuilt in every run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ full_refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description=(
         "Ingest new landing files, check, build the dbt models (the daily-partitioned ones for "
-        "the selected partitions, all of them without a partition), check the marts, publish."
+        "the selected partitions, the days new in the raw layer without a partition), check the "
+        "marts, publish."
     ),
 )
 

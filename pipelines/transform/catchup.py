@@ -1,4 +1,8 @@
-"""Which daily partitions a ``segmart run`` rebuilds, from what the raw layer gained.
+"""Which daily partitions a run without a partition rebuilds, from what the raw layer gained.
+
+A run of the full job without a partition (the landing sensor, ``segmart run``, ``dagster job
+execute``) leaves the choice to the daily-partitioned dbt asset (``segmart_dbt_daily``): after
+the run's ingest, it plans here and builds the planned window.
 
 The raw layer is append-only Parquet, one file per landed file. The dated raw files that the
 daily-partitioned models were last built from are recorded in
@@ -15,6 +19,8 @@ daily-partitioned models were last built from are recorded in
 * nothing new: the partitioned models are left as they are.
 
 The record is written only after a successful build, so a failed run is caught up next time.
+A run with a partition (the schedule, a backfill) builds its own window and keeps the record;
+a run tagged ``segmart/full_refresh=true`` rebuilds everything and records the raw state.
 """
 
 from __future__ import annotations
@@ -28,11 +34,10 @@ import dagster as dg
 import duckdb
 
 from pipelines.settings import HomePaths
-from pipelines.transform.partitions import DATED_ENTITIES, range_for_dates
+from pipelines.transform.partitions import DATED_ENTITIES, Window, range_for_dates, window_for
 
 STATE_FILE = "partitioned_build.json"
 FULL_REFRESH_TAG = "segmart/full_refresh"
-RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,6 @@ class PartitionPlan:
     full_refresh: bool
     partition_range: dg.PartitionKeyRange | None
     reason: str
-
-    def tags(self) -> dict[str, str]:
-        tags = {FULL_REFRESH_TAG: "true"} if self.full_refresh else {}
-        if self.rebuild and self.partition_range is not None:
-            bounds = (self.partition_range.start, self.partition_range.end)
-            tags |= dict(zip(RANGE_TAGS, bounds, strict=True))
-        return tags
 
 
 def _dated_columns() -> dict[str, str]:
@@ -172,3 +170,61 @@ def plan_partitions(
         f"{key_range.start}..{key_range.end}"
     )
     return PartitionPlan(True, False, key_range, reason), snapshot
+
+
+@dataclass(frozen=True)
+class DailyBuild:
+    """What one run builds of the daily-partitioned models, and why.
+
+    ``window`` None: nothing to build. ``snapshot``: the raw state to record once the build
+    succeeded (None: leave the record as it is).
+    """
+
+    window: Window | None
+    full_refresh: bool
+    partitions: str
+    reason: str
+    snapshot: dict[str, list[int]] | None = None
+
+    def metadata(self) -> dict[str, str]:
+        """Materialization metadata: the window built (or none) and why."""
+        return {
+            "segmart/window": str(self.window) if self.window else "nothing built",
+            "segmart/partitions": self.partitions,
+            "segmart/build_reason": self.reason,
+        }
+
+    def __str__(self) -> str:
+        if self.window is None:
+            return f"nothing to build ({self.reason})"
+        kind = "full refresh" if self.full_refresh else f"rows dated in {self.window}"
+        return f"{kind}, partitions {self.partitions} ({self.reason})"
+
+
+def daily_build(
+    paths: HomePaths,
+    partitions_def: dg.DailyPartitionsDefinition,
+    manifest_path: Path,
+    lookback_days: int,
+    run_tags: dict[str, str],
+    partition_range: dg.PartitionKeyRange | None,
+) -> DailyBuild:
+    """The build of a run: tagged full refresh, else the run's partitions, else the plan."""
+    if run_tags.get(FULL_REFRESH_TAG) == "true":
+        reason = f"run tagged {FULL_REFRESH_TAG}=true"
+        return DailyBuild(Window(None, None), True, "all", reason, raw_snapshot(paths))
+    if partition_range is not None:
+        first, last = partition_range.start, partition_range.end
+        window = window_for(partitions_def, first, last, lookback_days)
+        reason = f"partitions of the run, {lookback_days} look-back day(s)"
+        return DailyBuild(window, False, f"{first}..{last}", reason)
+    plan, snapshot = plan_partitions(paths, partitions_def, manifest_path)
+    reason = f"no partition: {plan.reason}"
+    if not plan.rebuild:
+        return DailyBuild(None, False, "none", reason)
+    if plan.full_refresh or plan.partition_range is None:
+        return DailyBuild(Window(None, None), True, "all", reason, snapshot)
+    first, last = plan.partition_range.start, plan.partition_range.end
+    window = window_for(partitions_def, first, last, lookback_days)
+    reason += f", {lookback_days} look-back day(s)"
+    return DailyBuild(window, False, f"{first}..{last}", reason, snapshot)

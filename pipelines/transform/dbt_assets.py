@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -14,14 +15,14 @@ from dagster_dbt import (
 
 from pipelines.quality.gate import enforce_upstream_checks
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
-from pipelines.transform.catchup import FULL_REFRESH_TAG
+from pipelines.transform.catchup import DailyBuild, daily_build, save_snapshot
 from pipelines.transform.partitions import (
+    DATED_ENTITIES,
     PARTITIONED_TAG,
     WINDOW_ENV,
     Window,
     daily_partitions,
     partition_settings,
-    window_for,
 )
 from pipelines.transform.project import dbt_env, dbt_project, dbt_vars, ensure_manifest
 
@@ -65,6 +66,41 @@ def _upstream_of_selection(context: dg.AssetExecutionContext) -> set[dg.AssetKey
     return {
         key for selected in context.selected_asset_keys for key in deps.get(selected, ())
     } - set(context.assets_def.keys)
+
+
+@contextmanager
+def _window_env(window: Window):
+    """SEGMART_WINDOW_START / _END set for dbt while the block runs, then restored."""
+    previous = {name: os.environ.get(name) for name in WINDOW_ENV}
+    os.environ.update(window.env())
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
+    """Nothing to build: no dbt run, and no materialization unless this run goes on below.
+
+    Dagster skips a whole step when an output it reads was not yielded (dagster#9408): the
+    unpartitioned models after the daily ones (every mart) would not be rebuilt. So when a
+    step downstream runs too, each model gets an output whose metadata says nothing was built
+    (the tables are left untouched); alone, the step yields nothing.
+    """
+    graph = context.job_def.asset_layer.asset_graph
+    in_run = context.run.asset_selection or set(graph.executable_asset_keys)
+    own = set(context.assets_def.keys)
+    below = {child for key in context.selected_asset_keys for child in graph.get(key).child_keys}
+    if not (below - own) & set(in_run):
+        context.log.info("Nothing downstream in this run: no materialization")
+        return
+    for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
+        name = context.assets_def.get_output_name_for_asset_key(key)
+        yield dg.Output(None, output_name=name, metadata=build.metadata())
 
 
 def build_dbt_assets() -> list[dg.AssetsDefinition]:
@@ -130,37 +166,39 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     ):
         """dbt build of the daily-partitioned models over the run's window (look-back included).
 
-        A run without a partition (the unpartitioned full job) or tagged
-        ``segmart/full_refresh=true`` rebuilds them completely.
+        A run tagged ``segmart/full_refresh=true`` rebuilds them completely; a partitioned run
+        (schedule, backfill) builds its partitions; a run without a partition (the landing
+        sensor, ``segmart run``) builds what the raw layer gained since their last build
+        (pipelines/transform/catchup.py), after this run's ingest. The materializations say
+        which window was built and why.
         """
         dbt_env(segmart.paths)
         enforce_upstream_checks(context, _upstream_of_selection(context))
+        partitioned = context.has_partition_key or context.has_partition_key_range
+        build = daily_build(
+            segmart.paths,
+            partitions_def,
+            manifest,
+            partition_settings(segmart.home).lookback_days,
+            dict(context.run.tags),
+            context.partition_key_range if partitioned else None,
+        )
+        context.log.info(f"Daily-partitioned models: {build}")
+        if build.window is None:
+            yield from _unchanged_outputs(context, build)
+            return
         args = ["build", "--vars", dbt_vars(segmart.home)]
-        lookback = partition_settings(segmart.home).lookback_days
-        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
-            window = Window(None, None)
+        if build.full_refresh:
             args.append("--full-refresh")
-            context.log.info(f"Run tagged {FULL_REFRESH_TAG}: full refresh")
-        elif context.has_partition_key or context.has_partition_key_range:
-            keys = context.partition_key_range
-            window = window_for(partitions_def, keys.start, keys.end, lookback)
-            context.log.info(
-                f"Partitions {keys.start}..{keys.end}: rebuilding rows dated in {window} "
-                f"({lookback} look-back days)"
-            )
-        else:
-            window = Window(None, None)
-            args.append("--full-refresh")
-            context.log.info("No partition: full refresh of the daily-partitioned models")
-        previous = {name: os.environ.get(name) for name in WINDOW_ENV}
-        os.environ.update(window.env())
-        try:
-            yield from dbt.cli(args, context=context).stream()
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        extra = build.metadata()
+        with _window_env(build.window):
+            for event in dbt.cli(args, context=context).stream():
+                if isinstance(event, dg.Output):
+                    event = event.with_metadata({**event.metadata, **extra})
+                yield event
+        # the record covers both models: a run of one of them leaves it for the next run
+        built = {key.to_user_string() for key in context.selected_asset_keys}
+        if build.snapshot is not None and built >= set(DATED_ENTITIES):
+            save_snapshot(segmart.paths, build.snapshot)
 
     return [segmart_dbt_upstream, segmart_dbt_daily, segmart_dbt]

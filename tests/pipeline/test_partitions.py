@@ -1,17 +1,21 @@
 """Daily partitions and incremental dbt models, on the real Dagster job and real dbt.
 
-One small generated home: the base landing without the newest GA4 day and without an
-earlier day inside the look-back (its events arrive late, with the newest day), run with
-``segmart run``; then the held-back files land and are built incrementally. The proofs:
-the incremental build equals a full refresh on the same data, re-running a day's partition
-changes nothing, a backfill of a date range is one run, the schedule asks for the right day.
+One small generated home: the base landing without the newest GA4 day, without an earlier
+day inside the look-back (its events arrive late, with the newest day) and without one Shopify
+orders export, run with ``segmart run``; then the held-back GA4 files land and the landing
+sensor's run (the job, no partition) builds them incrementally. The proofs: that run builds
+only the new days plus the look-back and equals a full refresh on the same data, a sensor run
+for the orders file (nothing dated new) leaves the partitioned models untouched, re-running a
+day's partition changes nothing, a backfill of a date range is one run, the schedule asks for
+the right day.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +23,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.pipeline.runner import home_env, run_job
+from tests.pipeline.runner import check_results, home_env
 from tests.reliability.pipeline_home import snapshot, snapshot_diff
 
 # the end-to-end tests share one home (module fixture): one xdist group, marked slow
@@ -27,11 +31,22 @@ from tests.reliability.pipeline_home import snapshot, snapshot_diff
 NEW_DAY = "2024-12-31"
 LATE_DAY = "2024-12-29"  # inside the 3-day look-back of NEW_DAY
 PARTITIONED = ("int_sessions", "fct_ad_spend_daily")
+ORDERS_FILE = "crm/shopify/orders_export_24.csv"  # lands last: nothing dated for the daily models
+LOOKBACK_DAYS = 3  # config/segmart.yaml default
 
 
 def _held_back(landing: Path) -> list[Path]:
     days = (NEW_DAY.replace("-", ""), LATE_DAY.replace("-", ""))
     return sorted(p for p in landing.glob("web/ga4/events_*.jsonl.gz") if p.name[7:15] in days)
+
+
+def _land(source: Path, home: Path, files: list[Path]) -> None:
+    """Copy ``files`` into the home's landing, complete long ago (past the stability wait)."""
+    old = time.time() - 3600
+    for path in files:
+        target = home / "landing" / "demo" / path.relative_to(source)
+        shutil.copy2(path, target)
+        os.utime(target, (old, old))
 
 
 def _snapshot(home: Path):
@@ -71,6 +86,55 @@ def _run_partitioned(home: Path, dagster_home: Path, **kwargs):
         return job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
 
 
+def _sensor_run(home: Path, dagster_home: Path):
+    """One tick of the real landing sensor, then the run it requests, as the daemon would
+    launch it: the full job with the request's tags, no partition."""
+    from pipelines.definitions import defs
+    from pipelines.resources import SegmartHome
+
+    with home_env(home), dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        definitions = defs()
+        sensor = definitions.resolve_sensor_def("landing_files_sensor")
+        context = dg.build_sensor_context(
+            instance=instance, resources={"segmart": SegmartHome(home=str(home))}
+        )
+        request = sensor(context)
+        assert isinstance(request, dg.RunRequest), request
+        assert request.partition_key is None
+        assert not any(tag.startswith("dagster/asset_partition") for tag in request.tags)
+        job = definitions.resolve_job_def(sensor.job_name)
+        result = job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
+        logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    return result, logs
+
+
+def _daily_builds(result) -> dict[str, tuple[str | None, dict[str, str]]]:
+    """{partitioned model: (partition, segmart/* metadata)} of the run's materializations."""
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        key = event.asset_key.to_user_string()
+        if key in PARTITIONED:
+            metadata = event.event_specific_data.materialization.metadata
+            meta = {k: v.value for k, v in metadata.items() if k.startswith("segmart/")}
+            assert key not in out, f"{key} materialized twice"
+            out[key] = (event.partition, meta)
+    return out
+
+
+def _latest_raw_date(home: Path) -> date:
+    """The latest date in the dated raw data (events, ad spend), read straight from Parquet."""
+    with duckdb.connect() as con:
+        return max(
+            con.execute(
+                f"select max(cast({column} as date)) from read_parquet(?, union_by_name = true)",
+                [[str(p) for p in (home / "raw" / entity).glob("[0-9a-f]*.parquet")]],
+            ).fetchone()[0]
+            for entity, column in (("events", "event_at"), ("ad_spend_daily", "spend_date"))
+        )
+
+
 def _materialized_partitions(result, key: str) -> list[str | None]:
     return sorted(
         (
@@ -84,7 +148,7 @@ def _materialized_partitions(result, key: str) -> list[str | None]:
 
 @pytest.fixture(scope="module")
 def incremental(tmp_path_factory):
-    """Base run, new files, incremental `segmart run`; digests after it and the home."""
+    """Base `segmart run`, new GA4 files, the sensor's run; digests after it and the home."""
     from pipelines.generate import generate
 
     root = tmp_path_factory.mktemp("partitions")
@@ -92,56 +156,70 @@ def incremental(tmp_path_factory):
     generate(source, scale=0.01, seed=11)
     held = _held_back(source)
     assert len(held) >= 2, "the generator should write GA4 files for both days"
+    assert (source / ORDERS_FILE).exists()
     home, dagster_home = root / "home", root / "dagster_home"
     dagster_home.mkdir()
-    shutil.copytree(
-        source, home / "landing" / "demo", ignore=shutil.ignore_patterns(*[p.name for p in held])
-    )
+    ignored = [p.name for p in held] + [Path(ORDERS_FILE).name]
+    shutil.copytree(source, home / "landing" / "demo", ignore=shutil.ignore_patterns(*ignored))
 
     assert _segmart_run(home, dagster_home), "base run failed"
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        base_run = instance.get_run_records(limit=1)[0].dagster_run.run_id
+        base_builds = {
+            key: instance.fetch_materializations(dg.AssetKey(key), limit=1).records[0]
+            for key in PARTITIONED
+        }
+    assert all(record.run_id == base_run for record in base_builds.values())
     base_sessions = _count(
         home, f"select count(*) from intermediate.int_sessions where session_date >= '{LATE_DAY}'"
     )
-    for path in held:
-        target = home / "landing" / "demo" / path.relative_to(source)
-        shutil.copy2(path, target)
-    assert _segmart_run(home, dagster_home), "incremental run failed"
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        last_run = instance.get_run_records(limit=1)[0].dagster_run.run_id
-        built = sorted(
-            record.event_log_entry.dagster_event.partition
-            for record in instance.fetch_materializations(
-                dg.AssetKey("int_sessions"), limit=100
-            ).records
-            if record.run_id == last_run
-        )
+    _land(source, home, held)
+    result, logs = _sensor_run(home, dagster_home)
+    assert result.success, "the sensor's run failed"
     return {
         "home": home,
         "dagster_home": dagster_home,
+        "source": source,
         "incremental": _snapshot(home),
         "base_sessions_from_late_day": base_sessions,
-        "built_partitions": built,
+        "base_builds": {
+            key: {
+                k: v.value
+                for k, v in record.asset_materialization.metadata.items()
+                if k.startswith("segmart/")
+            }
+            for key, record in base_builds.items()
+        },
+        "sensor_builds": _daily_builds(result),
+        "sensor_logs": logs,
     }
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("partitions_run")
-def test_segmart_run_builds_only_the_new_days(incremental):
-    # the new files start on the late day: segmart run rebuilt the partitions from it to the
-    # latest date in the raw data (one run), not the two years before
-    home = incremental["home"]
-    with duckdb.connect() as con:
-        latest = max(
-            con.execute(
-                f"select max(cast({column} as date)) from read_parquet(?, union_by_name = true)",
-                [[str(p) for p in (home / "raw" / entity).glob("[0-9a-f]*.parquet")]],
-            ).fetchone()[0]
-            for entity, column in (("events", "event_at"), ("ad_spend_daily", "spend_date"))
-        )
-    expected = [
-        d.date().isoformat() for d in pd.date_range(LATE_DAY, latest, freq="D").to_pydatetime()
-    ]
-    assert incremental["built_partitions"] == expected
+def test_a_sensor_run_builds_only_the_new_days(incremental):
+    # the base `segmart run` (one run of the job, no partition) found no record: full refresh
+    for meta in incremental["base_builds"].values():
+        assert meta["segmart/window"] == "[-inf, +inf)"
+        assert meta["segmart/build_reason"].startswith("no partition: full refresh")
+    # the new files start on the late day: the sensor's run rebuilt the rows from the late day
+    # minus the look-back to the latest date in the raw data (+1, end exclusive), not the two
+    # years before; one unpartitioned materialization per model says so
+    latest = _latest_raw_date(incremental["home"])
+    start = date.fromisoformat(LATE_DAY) - timedelta(days=LOOKBACK_DAYS)
+    window = f"[{start.isoformat()}, {(latest + timedelta(days=1)).isoformat()})"
+    for key in PARTITIONED:
+        partition, meta = incremental["sensor_builds"][key]
+        assert partition is None
+        assert meta["segmart/partitions"] == f"{LATE_DAY}..{latest.isoformat()}"
+        assert meta["segmart/window"] == window
+        assert "new dated raw file(s)" in meta["segmart/build_reason"]
+    logged = [m for m in incremental["sensor_logs"] if m.startswith("Daily-partitioned models:")]
+    assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
+    # the record of the raw files built from now holds the new files
+    record = (incremental["home"] / "state" / "partitioned_build.json").read_text()
+    for path in (incremental["home"] / "raw" / "events").glob("[0-9a-f]*.parquet"):
+        assert f"events/{path.name}" in record
 
 
 @pytest.mark.slow
@@ -157,10 +235,13 @@ def test_incremental_run_equals_a_full_refresh(incremental):
     )
     assert late > 0 and new > 0
     assert late + new > incremental["base_sessions_from_late_day"]
-    # a full refresh on the same data: the unpartitioned job rebuilds the partitioned models
-    result = run_job(home)
+    # a full refresh on the same data: the job tagged segmart/full_refresh=true
+    result = _run_partitioned(
+        home, incremental["dagster_home"], tags={"segmart/full_refresh": "true"}
+    )
     assert result.success
     assert _materialized_partitions(result, "int_sessions") == [None]
+    assert _daily_builds(result)["int_sessions"][1]["segmart/window"] == "[-inf, +inf)"
     full = _snapshot(home)
     assert {"int_sessions", "fct_sessions", "fct_touchpoints", "fct_ad_spend_daily"} <= set(full)
     # every mart equal row by row, floats within 1e-9 relative (parallel sums' last bits)
@@ -216,6 +297,49 @@ def test_a_backfill_of_a_date_range_is_one_run(incremental):
     assert snapshot_diff(before, _snapshot(home)) == {}
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("partitions_run")
+def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untouched(
+    incremental,
+):
+    home, dagster_home = incremental["home"], incremental["dagster_home"]
+    database = home / "warehouse" / "segmart.duckdb"
+    before = snapshot(database, tables=PARTITIONED)
+    record = (home / "state" / "partitioned_build.json").read_text()
+    orders_before = _count(home, "select count(*) from marts.fct_orders")
+    _land(incremental["source"], home, [incremental["source"] / ORDERS_FILE])
+
+    result, logs = _sensor_run(home, dagster_home)
+    assert result.success
+    # no dbt build of the daily models (none of their dbt tests ran), the tables untouched,
+    # the record kept; their outputs say so, so the marts after them still ran
+    builds = _daily_builds(result)
+    for key in PARTITIONED:
+        partition, meta = builds[key]
+        assert partition is None
+        assert meta["segmart/window"] == "nothing built"
+        assert meta["segmart/build_reason"] == "no partition: no new dated raw data"
+    dbt_tests = [
+        e
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.step_key == "segmart_dbt_daily"
+    ]
+    assert dbt_tests == []
+    assert check_results(result)  # the raw, dbt and reconciliation checks after them did run
+    assert any(m.startswith("Daily-partitioned models: nothing to build") for m in logs)
+    assert snapshot_diff(before, snapshot(database, tables=PARTITIONED)) == {}
+    assert (home / "state" / "partitioned_build.json").read_text() == record
+    assert _count(home, "select count(*) from marts.fct_orders") > orders_before
+
+    # the daily models alone with nothing new: no materialization at all, still a success
+    alone = _run_partitioned(
+        home, dagster_home, asset_selection=[dg.AssetKey(k) for k in PARTITIONED]
+    )
+    assert alone.success
+    assert _daily_builds(alone) == {}
+    assert snapshot_diff(before, snapshot(database, tables=PARTITIONED)) == {}
+
+
 def test_the_daily_schedule_requests_the_day_that_ended(tmp_path):
     from pipelines.definitions import defs
 
@@ -253,8 +377,6 @@ def test_the_window_of_a_partition_range_includes_the_look_back():
 
 
 def _write_raw(home: Path, entity: str, name: str, column: str, values: list[str]) -> Path:
-    import pandas as pd
-
     folder = home / "raw" / entity
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.parquet"
@@ -288,13 +410,12 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
 
     first, snapshot = plan()  # no warehouse, no record
     assert (first.rebuild, first.full_refresh, first.partition_range) == (True, True, None)
-    assert first.tags() == {"segmart/full_refresh": "true"}
     declared = declared_columns(manifest)
     assert set(declared) == set(PARTITIONED)
     _warehouse_with(tmp_path, declared)
     save_snapshot(paths, snapshot)
     nothing, _ = plan()
-    assert (nothing.rebuild, nothing.tags()) == (False, {})
+    assert (nothing.rebuild, nothing.partition_range) == (False, None)
 
     # a late events file for 2024-02-02 and a spend file for 2024-02-05: one range from the
     # late day to the latest date in the data
@@ -302,10 +423,7 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
     _write_raw(tmp_path, "ad_spend_daily", "bb02", "spend_date", ["2024-02-05"])
     new, snapshot = plan()
     assert (new.rebuild, new.full_refresh) == (True, False)
-    assert new.tags() == {
-        "dagster/asset_partition_range_start": "2024-02-02",
-        "dagster/asset_partition_range_end": "2024-02-05",
-    }
+    assert new.partition_range == dg.PartitionKeyRange("2024-02-02", "2024-02-05")
     save_snapshot(paths, snapshot)
 
     # a removed raw file (an unload) or changed model columns: a full refresh
@@ -318,3 +436,45 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
         con.execute("alter table int_sessions add column person_key varchar")
     changed, _ = plan()
     assert changed.full_refresh and "columns of int_sessions changed" in changed.reason
+
+
+def test_a_run_without_a_partition_builds_the_plan_with_the_look_back(tmp_path):
+    from pipelines.settings import home_paths
+    from pipelines.transform.catchup import (
+        daily_build,
+        declared_columns,
+        plan_partitions,
+        save_snapshot,
+    )
+    from pipelines.transform.partitions import Window
+    from pipelines.transform.project import dbt_project, ensure_manifest
+
+    manifest = ensure_manifest(dbt_project())
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    paths = home_paths(tmp_path)
+    _write_raw(tmp_path, "events", "aa01", "event_at", ["2024-02-01 10:00"])
+    _warehouse_with(tmp_path, declared_columns(manifest))
+
+    def build(tags=None, keys=None):
+        return daily_build(paths, daily, manifest, 3, tags or {}, keys)
+
+    fresh = build()  # no record yet: a full refresh, recording the raw files afterwards
+    assert (fresh.window, fresh.full_refresh, fresh.partitions) == (Window(None, None), True, "all")
+    assert set(fresh.snapshot) == {"events/aa01.parquet"}
+    save_snapshot(paths, fresh.snapshot)
+    nothing = build()
+    assert (nothing.window, nothing.snapshot) == (None, None)
+    assert nothing.metadata()["segmart/window"] == "nothing built"
+
+    _write_raw(tmp_path, "events", "aa02", "event_at", ["2024-02-10 08:00", "2024-02-12 09:00"])
+    new = build()
+    assert (new.window.start, new.partitions) == (date(2024, 2, 7), "2024-02-10..2024-02-12")
+    assert new.window.end == date(2024, 2, 13)  # the newest partition is yesterday: closed
+    assert new.snapshot == plan_partitions(paths, daily, manifest)[1]
+    # a partitioned run keeps its window and the record; a tagged run refreshes everything
+    keys = dg.PartitionKeyRange("2024-02-01", "2024-02-01")
+    explicit = build(keys=keys)
+    assert (str(explicit.window), explicit.snapshot) == ("[2024-01-29, 2024-02-02)", None)
+    tagged = build(tags={"segmart/full_refresh": "true"}, keys=keys)
+    assert (tagged.window, tagged.full_refresh) == (Window(None, None), True)
+    assert set(tagged.snapshot) == {"events/aa01.parquet", "events/aa02.parquet"}
