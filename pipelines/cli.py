@@ -72,10 +72,17 @@ def generate(scale: float, seed: int, out: str | None, home: str | None) -> None
 @main.command()
 @click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
 @click.option("--no-checks", is_flag=True, help="Skip the Great Expectations checks (benchmarks).")
-def run(home: str | None, no_checks: bool) -> None:
-    """Run the whole pipeline once: ingest → checks → dbt → checks → publish."""
+@click.option("--force", is_flag=True, help="Run even when nothing changed since the last run.")
+def run(home: str | None, no_checks: bool, force: bool) -> None:
+    """Run the whole pipeline once: ingest → checks → dbt → checks → publish.
+
+    Skipped, with one line saying why, when nothing changed since the last successful run
+    (pipelines/automation/up_to_date.py).
+    """
+    if not (no_checks or force) and _nothing_new(home):
+        return
     root = _use_home(home)
-    ok = _run_pipeline(skip_checks=no_checks)
+    ok = _run_recorded(skip_checks=no_checks)
     _print_summary(root)
     if not ok:
         sys.exit(1)
@@ -93,7 +100,10 @@ def demo(home: str | None, scale: float, seed: int) -> None:
     target = home_paths(root).landing / f"demo_s{scale:g}_seed{seed}"
     if not (target / "_expected.json").exists():
         _with_progress("Generating demo data", lambda p: run_generate(target, scale, seed, p))
-    ok = _run_pipeline(skip_checks=False)
+    if _nothing_new(root):
+        _print_summary(root)
+        return
+    ok = _run_recorded(skip_checks=False)
     _print_summary(root)
     if not ok:
         sys.exit(1)
@@ -162,6 +172,31 @@ def _with_progress(label: str, work):
             bar.update(task, completed=done, total=total, description=f"{label} {note}".strip())
 
         return work(progress)
+
+
+def _nothing_new(home: str | os.PathLike | None) -> bool:
+    """True (and says so) when the last successful run already used exactly these inputs."""
+    from pipelines.automation.up_to_date import check
+
+    paths = home_paths(home)
+    verdict = check(paths)
+    if verdict.up_to_date:
+        click.echo(f"Up to date: {verdict.reason}; marts in {paths.serving}. (--force runs anyway)")
+    else:
+        click.echo(f"Running: {verdict.reason}.")
+    return verdict.up_to_date
+
+
+def _run_recorded(skip_checks: bool) -> bool:
+    """``_run_pipeline``, with the up-to-date record dropped first and written on success."""
+    from pipelines.automation import up_to_date
+
+    paths = home_paths()
+    up_to_date.forget_record(paths)
+    ok = _run_pipeline(skip_checks)
+    if ok and not skip_checks:
+        up_to_date.record_success(paths)
+    return ok
 
 
 def _run_pipeline(skip_checks: bool) -> bool:
