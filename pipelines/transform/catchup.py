@@ -16,6 +16,8 @@ daily-partitioned models were last built from are recorded in
   the earliest date in those files to the latest date in the raw data, as one run. Every day
   after a late one is rebuilt, so the columns counting a visitor's earlier sessions stay
   right; days after the latest data hold no rows;
+* the code (dbt models, macros, seeds such as the FX rates) or the home's configuration
+  (dbt vars) changed since that build (hashes kept in the record): a full refresh;
 * nothing new: the partitioned models are left as they are.
 
 The record is written only after a successful build, so a failed run is caught up next time.
@@ -67,23 +69,37 @@ def raw_snapshot(paths: HomePaths) -> dict[str, list[int]]:
     return out
 
 
+def build_inputs(paths: HomePaths) -> dict[str, str]:
+    """What else the partitioned models are a function of: the code (dbt models, macros,
+    seeds such as the FX rates, Python) and the home's configuration (dbt vars)."""
+    from pipelines.automation.up_to_date import code_hash, config_hash
+
+    return {"code": code_hash(), "config": config_hash(paths)}
+
+
 def save_snapshot(paths: HomePaths, snapshot: dict[str, list[int]]) -> None:
-    """Record ``snapshot`` as the raw state the partitioned models were built from."""
+    """Record ``snapshot`` (and the code and configuration) as what the partitioned models
+    were built from."""
     paths.state.mkdir(parents=True, exist_ok=True)
     target = paths.state / STATE_FILE
     tmp = target.with_suffix(".tmp")
-    record = {"built_at": datetime.now(UTC).isoformat(timespec="seconds"), "files": snapshot}
+    record = {
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": snapshot,
+        "inputs": build_inputs(paths),
+    }
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
     tmp.replace(target)
 
 
-def _saved_snapshot(paths: HomePaths) -> dict[str, list[int]] | None:
+def _saved_record(paths: HomePaths) -> dict | None:
     target = paths.state / STATE_FILE
     if not target.exists():
         return None
     try:
-        return json.loads(target.read_text())["files"]
-    except (ValueError, KeyError):
+        record = json.loads(target.read_text())
+        return record if isinstance(record.get("files"), dict) else None
+    except ValueError:
         return None
 
 
@@ -146,13 +162,16 @@ def plan_partitions(
 ) -> tuple[PartitionPlan, dict[str, list[int]]]:
     """The plan for the daily-partitioned models, and the raw snapshot it is based on."""
     snapshot = raw_snapshot(paths)
-    saved = _saved_snapshot(paths)
+    record = _saved_record(paths)
+    saved = record["files"] if record else None
     mismatch = _warehouse_matches(paths, declared_columns(manifest_path))
     removed = sorted(set(saved or {}) - set(snapshot))
-    if saved is None or mismatch or removed:
+    inputs_changed = record is not None and record.get("inputs") != build_inputs(paths)
+    if saved is None or mismatch or removed or inputs_changed:
         reason = (
             mismatch
             or (removed and f"{len(removed)} dated raw file(s) removed")
+            or (inputs_changed and "the code or configuration changed since the last build")
             or "no record of a previous partitioned build"
         )
         return PartitionPlan(True, True, None, f"full refresh: {reason}"), snapshot

@@ -436,6 +436,20 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
         con.execute("alter table int_sessions add column person_key varchar")
     changed, _ = plan()
     assert changed.full_refresh and "columns of int_sessions changed" in changed.reason
+    with duckdb.connect(str(tmp_path / "warehouse" / "segmart.duckdb")) as con:
+        con.execute("alter table int_sessions drop column person_key")
+    assert not plan()[0].rebuild
+
+    # a change of the home's dbt vars (or of the code, e.g. the FX seed): a full refresh
+    (tmp_path / "segmart.yaml").write_text("dbt_vars:\n  session_timeout_minutes: 45\n")
+    reconfigured, snapshot = plan()
+    assert reconfigured.full_refresh
+    assert (
+        reconfigured.reason
+        == "full refresh: the code or configuration changed since the last build"
+    )
+    save_snapshot(paths, snapshot)
+    assert not plan()[0].rebuild
 
 
 def test_a_run_without_a_partition_builds_the_plan_with_the_look_back(tmp_path):
