@@ -130,7 +130,8 @@ def _dagster_runs(home: Path) -> int:
 
 
 def test_rerun_loads_nothing_and_gives_identical_marts(demo, tmp_path):
-    """A forced ``segmart run`` rebuilds everything: identical marts (same rows and values,
+    """A forced ``segmart run`` (nothing landed) rebuilds every unpartitioned model and
+    publishes again: identical marts (same rows and values,
     floats within 1e-9 relative: DuckDB sums doubles in parallel, so the last bits of a sum
     depend on the order its threads met the rows). The next plain ``segmart run`` sees that
     nothing changed and starts no Dagster run at all."""
