@@ -59,8 +59,9 @@ def group_phases(durations: dict[str, float], wall_s: float, run_s: float) -> di
 
 def read_latest_run(dagster_home: Path) -> dict:
     """The latest ``segmart run`` of the instance in ``dagster_home``: id, status, duration,
-    step times. ``segmart run`` is two Dagster runs (ingest, then the rest) sharing the tag
-    ``segmart/invocation``; their times and steps are added up."""
+    step times. Every Dagster run of one ``segmart run`` carries the tag
+    ``segmart/invocation`` (one run today; earlier versions started two); their times and
+    steps are added up."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
