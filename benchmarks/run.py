@@ -18,6 +18,7 @@ Timings are measurements, never assertions: nothing here fails because something
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -54,16 +55,30 @@ def dataset_dir(scale: float, seed: int) -> Path:
     return CACHE_DIR / f"scale_{scale:g}_seed_{seed}"
 
 
+def generator_hash() -> str:
+    """sha256 of the demo generator's source: a cached dataset from other code is stale."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "pipelines" / "generate").rglob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
 def ensure_dataset(scale: float, seed: int) -> Path:
-    """Generate the landing of (scale, seed) once; split it into ``base`` and ``new_day``."""
+    """Generate the landing of (scale, seed) once per generator version; split it into
+    ``base`` and ``new_day``."""
     root = dataset_dir(scale, seed)
     landing = root / "landing"
-    if not (landing / "_expected.json").exists():
+    stamp = root / "generator.sha256"
+    current = generator_hash()
+    stale = not stamp.exists() or stamp.read_text() != current
+    if stale or not (landing / "_expected.json").exists():
         from pipelines.generate import generate
 
         log(f"generating scale {scale:g} seed {seed} into {landing}")
         shutil.rmtree(landing, ignore_errors=True)
+        (root / "split.json").unlink(missing_ok=True)
         generate(landing, scale, seed)
+        stamp.write_text(current)
     if not (root / "split.json").exists():
         split_new_day(landing, root)
     return root

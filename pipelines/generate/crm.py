@@ -120,7 +120,7 @@ def write_companies(out: Output, rng, acc: Accounts, funnel: Funnel) -> None:
         if kind == 1:
             row[12] = "2024-13-45 25:61"
             return "bad_date"
-        row[4] = ("fifty", "approx. 200", "n/a")[int(rng.integers(3))]
+        row[4] = ("fifty", "approx. 200", "a few")[int(rng.integers(3))]  # not a null token
         return "bad_number"
 
     rows = _mess(rng, rows, stats, corrupt)
