@@ -18,7 +18,6 @@ Timings are measurements, never assertions: nothing here fails because something
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -57,10 +56,9 @@ def dataset_dir(scale: float, seed: int) -> Path:
 
 def generator_hash() -> str:
     """sha256 of the demo generator's source: a cached dataset from other code is stale."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "pipelines" / "generate").rglob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
+    from pipelines.automation.up_to_date import content_hash
+
+    return content_hash((REPO_ROOT / "pipelines" / "generate").rglob("*.py"), REPO_ROOT)
 
 
 def ensure_dataset(scale: float, seed: int) -> Path:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,8 +58,9 @@ class Verdict:
     reason: str
 
 
-def _stats(root: Path, pattern: str = "**/*") -> dict[str, list[int]]:
-    """{relative path: [size, mtime_ns]} of the regular files under ``root``."""
+def file_stats(root: Path, pattern: str = "**/*") -> dict[str, list[int]]:
+    """{relative path: [size, mtime_ns]} of the regular files under ``root`` matching
+    ``pattern`` (temporary and lock files left out)."""
     if not root.is_dir():
         return {}
     out = {}
@@ -69,26 +71,33 @@ def _stats(root: Path, pattern: str = "**/*") -> dict[str, list[int]]:
     return out
 
 
-def code_hash() -> str:
-    """sha256 over the path and content of every code and shipped-config file."""
-    digest = hashlib.sha256()
-    files = sorted({p for pattern in CODE_GLOBS for p in REPO_ROOT.glob(pattern) if p.is_file()})
-    for path in files:
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(REPO_ROOT).as_posix().encode() + b"\0")
+def content_hash(files: Iterable[Path], root: Path, digest=None) -> str:
+    """sha256 over the path (relative to ``root``) and content of each file, in path order."""
+    digest = digest or hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def code_hash() -> str:
+    """sha256 over the path and content of every code and shipped-config file."""
+    files = {
+        p
+        for pattern in CODE_GLOBS
+        for p in REPO_ROOT.glob(pattern)
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    return content_hash(files, REPO_ROOT)
 
 
 def config_hash(paths: HomePaths) -> str:
     """sha256 of the effective configuration, the home's own mappings and engine env vars."""
     digest = hashlib.sha256(json.dumps(load_config(paths.root), sort_keys=True).encode())
-    for name in _stats(paths.user_mappings):
-        digest.update(name.encode() + (paths.user_mappings / name).read_bytes())
     for name in ENV_INPUTS:
         digest.update(f"{name}={os.environ.get(name, '')}".encode())
-    return digest.hexdigest()
+    mappings = [paths.user_mappings / name for name in file_stats(paths.user_mappings)]
+    return content_hash(mappings, paths.user_mappings, digest)
 
 
 def pending_landing_files(paths: HomePaths) -> list[str]:
@@ -109,11 +118,11 @@ def pending_landing_files(paths: HomePaths) -> list[str]:
 def fingerprint(paths: HomePaths) -> dict:
     """What a successful run is recorded with and the next run compared against."""
     return {
-        "raw": _stats(paths.raw, "**/*.parquet"),
-        "quarantine": _stats(paths.quarantine),
+        "raw": file_stats(paths.raw, "**/*.parquet"),
+        "quarantine": file_stats(paths.quarantine),
         "code": code_hash(),
         "config": config_hash(paths),
-        "published": _stats(paths.serving),
+        "published": file_stats(paths.serving),
         "warehouse": paths.warehouse.exists(),
     }
 

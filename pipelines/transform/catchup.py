@@ -61,11 +61,12 @@ def _dated_columns() -> dict[str, str]:
 
 def raw_snapshot(paths: HomePaths) -> dict[str, list[int]]:
     """{relative path: [size, mtime_ns]} of the dated entities' raw data files."""
+    from pipelines.automation.up_to_date import file_stats
+
     out = {}
     for entity in _dated_columns():
-        for path in sorted((paths.raw / entity).glob("[0-9a-f]*.parquet")):
-            stat = path.stat()
-            out[str(path.relative_to(paths.raw))] = [stat.st_size, stat.st_mtime_ns]
+        stats = file_stats(paths.raw / entity, "[0-9a-f]*.parquet")
+        out |= {f"{entity}/{name}": stat for name, stat in stats.items()}
     return out
 
 
@@ -80,16 +81,15 @@ def build_inputs(paths: HomePaths) -> dict[str, str]:
 def save_snapshot(paths: HomePaths, snapshot: dict[str, list[int]]) -> None:
     """Record ``snapshot`` (and the code and configuration) as what the partitioned models
     were built from."""
+    from pipelines.ingest.manifest import atomic_write_text
+
     paths.state.mkdir(parents=True, exist_ok=True)
-    target = paths.state / STATE_FILE
-    tmp = target.with_suffix(".tmp")
     record = {
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": snapshot,
         "inputs": build_inputs(paths),
     }
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    tmp.replace(target)
+    atomic_write_text(paths.state / STATE_FILE, json.dumps(record, indent=1, sort_keys=True))
 
 
 def _saved_record(paths: HomePaths) -> dict | None:
@@ -232,18 +232,18 @@ def daily_build(
     if run_tags.get(FULL_REFRESH_TAG) == "true":
         reason = f"run tagged {FULL_REFRESH_TAG}=true"
         return DailyBuild(Window(None, None), True, "all", reason, raw_snapshot(paths))
+    snapshot = None
     if partition_range is not None:
-        first, last = partition_range.start, partition_range.end
-        window = window_for(partitions_def, first, last, lookback_days)
-        reason = f"partitions of the run, {lookback_days} look-back day(s)"
-        return DailyBuild(window, False, f"{first}..{last}", reason)
-    plan, snapshot = plan_partitions(paths, partitions_def, manifest_path)
-    reason = f"no partition: {plan.reason}"
-    if not plan.rebuild:
-        return DailyBuild(None, False, "none", reason)
-    if plan.full_refresh or plan.partition_range is None:
-        return DailyBuild(Window(None, None), True, "all", reason, snapshot)
-    first, last = plan.partition_range.start, plan.partition_range.end
+        reason = "partitions of the run"
+    else:
+        plan, snapshot = plan_partitions(paths, partitions_def, manifest_path)
+        reason = f"no partition: {plan.reason}"
+        if not plan.rebuild:
+            return DailyBuild(None, False, "none", reason)
+        if plan.full_refresh or plan.partition_range is None:
+            return DailyBuild(Window(None, None), True, "all", reason, snapshot)
+        partition_range = plan.partition_range
+    first, last = partition_range.start, partition_range.end
     window = window_for(partitions_def, first, last, lookback_days)
     reason += f", {lookback_days} look-back day(s)"
     return DailyBuild(window, False, f"{first}..{last}", reason, snapshot)
