@@ -29,11 +29,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import islice
 from pathlib import Path
 from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipelines.ingest.jsonl import arrow_columns, flatten_record
 
 ROW_COLUMN = "__row"  # reserved column carrying the 1-based source row number
 RESERVED = {ROW_COLUMN, "src", "_source_row"}  # names the SQL stage uses itself
@@ -271,9 +274,14 @@ def find_header(rows: list[list[str]]) -> int:
 class SourceFile:
     """A landing file opened for streaming: ``info.header`` is known right after opening."""
 
-    def __init__(self, path: Path, options: ReaderOptions | None = None):
+    def __init__(
+        self, path: Path, options: ReaderOptions | None = None, *, vectorised_json: bool = True
+    ):
+        """``vectorised_json=False`` parses JSON lines one by one (the reference path that
+        the vectorised one is tested and benchmarked against); the output is the same."""
         self.path = Path(path)
         self.options = options or ReaderOptions()
+        self.vectorised_json = vectorised_json
         fmt, compression = detect_format(self.path, self.options.gzip)
         if self.options.format:
             fmt = self.options.format
@@ -462,39 +470,54 @@ class SourceFile:
         stream.close()
         encoding = self.options.encoding or detect_encoding(sample)
         self.info.encoding = encoding
+        stream, _ = _open_binary(self.path, self.options.gzip)
+        with io.TextIOWrapper(stream, encoding=encoding) as text:
+            try:
+                yield from self._json_blocks(self._json_lines(text))
+            except UnicodeDecodeError as exc:
+                raise ReadError(f"not valid {encoding} text ({exc.reason})") from exc
+
+    def _json_lines(self, text: Iterable[str]) -> Iterator[str]:
+        for line in text:
+            if line.strip():
+                yield line
+            else:
+                self.info.skipped["blank lines"] += 1
+
+    def _json_blocks(self, lines: Iterator[str]) -> Iterator[SourceChunk]:
+        """Chunks of ``chunk_rows`` records. A block that starts a chunk goes through
+        :func:`arrow_columns`; when that declines, its lines are parsed one by one (and an
+        invalid line makes the chunk take further lines, one by one, until it is full)."""
+        size = self.options.chunk_rows
         records: list[dict] = []
         nums: list[int] = []
         bad: list[tuple[int, str, str]] = []
         row = 0
-        stream, _ = _open_binary(self.path, self.options.gzip)
-        with io.TextIOWrapper(stream, encoding=encoding) as text:
-            try:
-                for line in text:
-                    if not line.strip():
-                        self.info.skipped["blank lines"] += 1
-                        continue
-                    row += 1
-                    try:
-                        obj = json.loads(line)
-                        if not isinstance(obj, dict):
-                            raise ValueError("not a JSON object")
-                    except ValueError as exc:
-                        bad.append((row, f"invalid JSON: {exc}", json.dumps(line[:10000])))
-                        continue
-                    records.append(flatten_record(obj))
-                    nums.append(row)
-                    if len(records) >= self.options.chunk_rows:
-                        yield self._json_chunk(records, nums, bad)
-                        records, nums, bad = [], [], []
-            except UnicodeDecodeError as exc:
-                raise ReadError(f"not valid {encoding} text ({exc.reason})") from exc
+        while block := list(islice(lines, size - len(records))):
+            if self.vectorised_json and not records and not bad:
+                columns = arrow_columns(block)
+                if columns is not None:
+                    yield self._json_chunk(columns, list(range(row + 1, row + 1 + len(block))), [])
+                    row += len(block)
+                    continue
+            for line in block:
+                row += 1
+                try:
+                    obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError as exc:
+                    bad.append((row, f"invalid JSON: {exc}", json.dumps(line[:10000])))
+                    continue
+                records.append(flatten_record(obj))
+                nums.append(row)
+            if len(records) >= size:
+                yield self._json_chunk(_record_columns(records), nums, bad)
+                records, nums, bad = [], [], []
         if records or bad or row == 0:
-            yield self._json_chunk(records, nums, bad)
+            yield self._json_chunk(_record_columns(records), nums, bad)
 
-    def _json_chunk(self, records, nums, bad) -> SourceChunk:
-        columns: dict[str, None] = {}
-        for rec in records:
-            columns.update(dict.fromkeys(rec))
+    def _json_chunk(self, columns: dict[str, pa.Array], nums, bad) -> SourceChunk:
         safe = {c: _safe_name(c) or "column" for c in columns}
         names = list(dict.fromkeys(safe.values()))
         if not self.info.header:
@@ -504,7 +527,7 @@ class SourceFile:
         arrays: dict[str, pa.Array] = {}
         for orig, name in safe.items():
             if name not in arrays:  # two keys that sanitise alike: the first one wins
-                arrays[name] = pa.array([r.get(orig) for r in records], pa.string())
+                arrays[name] = columns[orig]
         arrays[ROW_COLUMN] = pa.array(nums, pa.int64())
         return SourceChunk(pa.table(arrays), bad)
 
@@ -606,52 +629,7 @@ def _to_string(col: pa.Array) -> pa.Array:
     return col.cast(pa.string())
 
 
-# GA4 BigQuery export: repeated {key, value: {string_value | int_value | double_value}}
-_KEY_VALUE_PREFIX = {"event_params": "param", "user_properties": "user_property"}
-_GA4_VALUE_FIELDS = ("string_value", "int_value", "double_value", "float_value")
-
-
-def flatten_record(obj: dict, prefix: str = "") -> dict[str, str | None]:
-    """Flatten nested JSON to string cells: ``a.b`` → ``a_b``; key/value arrays → columns.
-
-    GA4's ``event_params`` become ``param_<key>`` (the Fivetran flattened names, e.g.
-    ``param_ga_session_id``) and ``user_properties`` become ``user_property_<key>``; any
-    other list is kept as a JSON string.
-    """
-    out: dict[str, str | None] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten_record(value, f"{name}_"))
-        elif isinstance(value, list) and value and all(_is_key_value(v) for v in value):
-            head = _KEY_VALUE_PREFIX.get(key, name)
-            for item in value:
-                out[f"{head}_{item['key']}"] = _scalar(_kv_value(item["value"]))
-        elif isinstance(value, list):
-            out[name] = json.dumps(value, ensure_ascii=False) if value else None
-        else:
-            out[name] = _scalar(value)
-    return out
-
-
-def _is_key_value(item) -> bool:
-    return isinstance(item, dict) and "key" in item and "value" in item
-
-
-def _kv_value(value):
-    if isinstance(value, dict):
-        for f in _GA4_VALUE_FIELDS:
-            if value.get(f) is not None:
-                return value[f]
-        return None
-    return value
-
-
-def _scalar(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+def _record_columns(records: list[dict[str, str | None]]) -> dict[str, pa.Array]:
+    """Flattened records → one string column per key, in first-seen order."""
+    keys = dict.fromkeys(k for rec in records for k in rec)
+    return {k: pa.array([rec.get(k) for rec in records], pa.string()) for k in keys}

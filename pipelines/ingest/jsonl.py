@@ -1,0 +1,322 @@
+"""JSON lines → string cells: the per-record flattening and its vectorised twin for blocks.
+
+:func:`flatten_record` is the reference: one parsed JSON object → ``{column: text}``.
+:func:`arrow_columns` produces the same cells for a whole block of lines at once (parsed by
+``pyarrow.json``, flattened and pivoted with Arrow compute) or returns ``None`` when it cannot
+promise the identical result, and the caller then runs :func:`flatten_record` line by line.
+
+What the Arrow parse loses, and how it is recovered:
+
+* *key order*: Arrow merges the keys of all lines; the per-record path orders columns by
+  first appearance. The first line of each column is known from the Arrow data, and only
+  those lines are flattened in Python to read the order (and to cross-check their cells);
+* *number text*: ``19`` and ``19.0`` are the same double to Arrow but not to ``str()``.
+  Integral (and non-finite) doubles are rare, so their lines are flattened in Python;
+* *lists* (other than GA4 key/value arrays) are kept as ``json.dumps`` text: those lines
+  are flattened in Python too;
+* *null vs absent*: a key holding ``null`` is a column of its own in the per-record path
+  but looks absent to Arrow. A block with ``null`` anywhere but a GA4 value field
+  (``{"string_value": null, "int_value": 42}``) goes to the per-record path;
+* ISO strings that Arrow would read as timestamps are read again as strings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+# GA4 BigQuery export: repeated {key, value: {string_value | int_value | double_value}}
+KEY_VALUE_PREFIX = {"event_params": "param", "user_properties": "user_property"}
+GA4_VALUE_FIELDS = ("string_value", "int_value", "double_value", "float_value")
+# a `null` that is the value of a GA4 value field (the quote before the key is structural:
+# inside a string it would be escaped)
+_VALUE_FIELD_NULL = re.compile(
+    rb'[{,\s]"(?:' + b"|".join(f.encode() for f in GA4_VALUE_FIELDS) + rb')"\s*:\s*null'
+)
+# an integer token (a false match inside a string only costs a Python flatten of the line)
+_INT_TOKEN = re.compile(r"[\[:,]\s*-?\d+\s*[,}\]]")
+
+
+# ---------------------------------------------------------------------------- per record
+
+
+def flatten_record(obj: dict, prefix: str = "") -> dict[str, str | None]:
+    """Flatten nested JSON to string cells: ``a.b`` → ``a_b``; key/value arrays → columns.
+
+    GA4's ``event_params`` become ``param_<key>`` (the Fivetran flattened names, e.g.
+    ``param_ga_session_id``) and ``user_properties`` become ``user_property_<key>``; any
+    other list is kept as a JSON string.
+    """
+    out: dict[str, str | None] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_record(value, f"{name}_"))
+        elif isinstance(value, list) and value and all(_is_key_value(v) for v in value):
+            head = KEY_VALUE_PREFIX.get(key, name)
+            for item in value:
+                out[f"{head}_{item['key']}"] = _scalar(_kv_value(item["value"]))
+        elif isinstance(value, list):
+            out[name] = json.dumps(value, ensure_ascii=False) if value else None
+        else:
+            out[name] = _scalar(value)
+    return out
+
+
+def _is_key_value(item) -> bool:
+    return isinstance(item, dict) and "key" in item and "value" in item
+
+
+def _kv_value(value):
+    if isinstance(value, dict):
+        for f in GA4_VALUE_FIELDS:
+            if value.get(f) is not None:
+                return value[f]
+        return None
+    return value
+
+
+def _scalar(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- per block
+
+
+class _Unsupported(Exception):
+    """The block holds something the vectorised path does not reproduce exactly."""
+
+
+def arrow_columns(lines: list[str]) -> dict[str, pa.Array] | None:
+    """The columns that :func:`flatten_record` gives for these non-blank lines, in the
+    per-record column order (first appearance), as string arrays; ``None`` when the block
+    must be read line by line (invalid JSON, types changing between lines, ``null``s, ...).
+    """
+    data = "".join(lines).encode("utf-8")
+    if b"\x00" in data:  # the parser would stop at a NUL byte
+        return None
+    nulls = data.count(b"null")  # a `null` inside a string only costs a fallback
+    if nulls and nulls != len(_VALUE_FIELD_NULL.findall(data)):
+        return None
+    try:
+        table = _parse(data)
+        if table.num_rows != len(lines):  # two objects on one line
+            return None
+        if nulls:
+            _check_value_fields(table.schema)
+        block = _Block(len(lines))
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            block.add_value(column.combine_chunks(), name, name)
+        return block.finish(lines)
+    except (_Unsupported, pa.ArrowException, ValueError):
+        return None
+
+
+def _parse(data: bytes) -> pa.Table:
+    table = pj.read_json(io.BytesIO(data))
+    schema = pa.schema([f.with_type(_untimestamp(f.type)) for f in table.schema])
+    if schema != table.schema:  # ISO-looking strings: read them again as strings
+        options = pj.ParseOptions(explicit_schema=schema)
+        table = pj.read_json(io.BytesIO(data), parse_options=options)
+    return table
+
+
+def _untimestamp(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_untimestamp(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_untimestamp(t.value_type)))
+    return t
+
+
+def _check_value_fields(schema: pa.Schema) -> None:
+    """A ``null`` was allowed because it sits in a GA4 value field: make sure such fields
+    only exist inside the ``value`` of key/value items (elsewhere a null is a column)."""
+
+    def walk(t: pa.DataType, in_value: bool) -> None:
+        if pa.types.is_struct(t):
+            kv = {"key", "value"} <= {f.name for f in t}
+            for f in t:
+                if f.name in GA4_VALUE_FIELDS and not in_value:
+                    raise _Unsupported(f.name)
+                walk(f.type, kv and f.name == "value")
+        elif pa.types.is_list(t):
+            walk(t.value_type, False)
+
+    walk(pa.struct(list(schema)), False)
+
+
+def _scalar_cells(arr: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(text of each value as ``str()`` writes it, mask of values that need Python, mask of
+    integral doubles: their text is right unless the line wrote them as integers)."""
+    t = arr.type
+    n = len(arr)
+    none = np.zeros(n, dtype=bool)
+    if pa.types.is_string(t):
+        return arr, none, none
+    if pa.types.is_int64(t) or pa.types.is_boolean(t):
+        return arr.cast(pa.string()), none, none
+    if pa.types.is_null(t):
+        return pa.nulls(n, pa.string()), none, none
+    if pa.types.is_float64(t):
+        values = arr.to_numpy(zero_copy_only=False)
+        valid = _valid(arr)
+        finite = valid & np.isfinite(np.where(valid, values, 0))
+        text = np.full(n, None, dtype=object)
+        text[finite] = [repr(v) for v in values[finite].tolist()]
+        # 19 and 19.0 are both 19.0 here: integral values may need Python (see finish)
+        integral = finite & (values == np.floor(np.where(finite, values, 0)))
+        return pa.array(text, pa.string()), valid & ~finite, integral
+    raise _Unsupported(str(t))
+
+
+class _Block:
+    """The flattened columns of one parsed block, with the rows where each is present."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.cells: dict[str, pa.Array] = {}
+        self.present: dict[str, np.ndarray] = {}
+        self.patch: dict[str, np.ndarray] = {}  # rows whose cell comes from flatten_record
+        self.integral: dict[str, np.ndarray] = {}  # rows holding an integral double
+
+    def add(
+        self,
+        name: str,
+        present: np.ndarray,
+        cells: pa.Array,
+        patch: np.ndarray,
+        integral: np.ndarray | None = None,
+    ) -> None:
+        if not present.any():
+            return
+        if name in self.cells:  # two paths flatten to one name: the last one would win
+            raise _Unsupported(name)
+        self.cells[name], self.present[name] = cells, present
+        if patch.any():
+            self.patch[name] = patch
+        if integral is not None and integral.any():
+            self.integral[name] = integral
+
+    def add_value(self, arr: pa.Array, key: str, name: str) -> None:
+        t = arr.type
+        if pa.types.is_struct(t):
+            for field, child in zip(t, arr.flatten(), strict=True):
+                self.add_value(child, field.name, f"{name}_{field.name}")
+        elif pa.types.is_list(t):
+            self.add_list(arr, key, name)
+        else:
+            cells, inexact, integral = _scalar_cells(arr)
+            self.add(name, _valid(arr), cells, inexact, integral)
+
+    def add_list(self, arr: pa.ListArray, key: str, name: str) -> None:
+        """A list is a JSON text column, or (when every item is ``{key, value}``) columns."""
+        valid = _valid(arr)
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy()
+        kv_row = np.zeros(self.n, dtype=bool)
+        item_type = arr.type.value_type
+        if pa.types.is_struct(item_type) and {"key", "value"} <= {f.name for f in item_type}:
+            items = pc.list_flatten(arr)
+            parent = pc.list_parent_indices(arr).to_numpy()
+            fields = dict(zip([f.name for f in item_type], items.flatten(), strict=True))
+            kv_item = _valid(items) & _valid(fields["key"]) & _valid(fields["value"])
+            not_kv = np.bincount(parent[~kv_item], minlength=self.n) > 0
+            kv_row = valid & (lengths > 0) & ~not_kv
+            if kv_row.any():
+                selected = kv_row[parent]
+                self.add_pivot(
+                    KEY_VALUE_PREFIX.get(key, name),
+                    fields["key"].filter(selected),
+                    fields["value"].filter(selected),
+                    parent[selected],
+                )
+        text_row = valid & ~kv_row  # json.dumps of the list, None for an empty one
+        self.add(name, text_row, pa.nulls(self.n, pa.string()), text_row & (lengths > 0))
+
+    def add_pivot(self, head: str, keys: pa.Array, values: pa.Array, rows: np.ndarray) -> None:
+        """``{key: k, value: v}`` items → one column ``<head>_<k>`` per key."""
+        if not (pa.types.is_string(keys.type) or pa.types.is_int64(keys.type)):
+            raise _Unsupported(f"{head} keys of type {keys.type}")
+        cells, inexact, integral = _kv_cells(values)
+        encoded = keys.dictionary_encode()
+        codes = encoded.indices.to_numpy()
+        for code, k in enumerate(encoded.dictionary.to_pylist()):
+            idx = np.flatnonzero(codes == code)
+            where = rows[idx]
+            pos = np.full(self.n, -1, dtype=np.int64)
+            pos[where] = idx
+            present = pos >= 0
+            patch = np.bincount(where, minlength=self.n) > 1  # a key twice: the last wins
+            patch[where[inexact[idx]]] = True
+            whole = np.zeros(self.n, dtype=bool)
+            whole[where[integral[idx]]] = True
+            column = cells.take(pa.array(pos, mask=~present))
+            self.add(f"{head}_{k}", present, column, patch, whole)
+
+    def finish(self, lines: list[str]) -> dict[str, pa.Array]:
+        """Order the columns as the per-record path does and fill in the patched cells."""
+        suspects = np.logical_or.reduce([*self.integral.values(), np.zeros(self.n, dtype=bool)])
+        with_ints = np.zeros(self.n, dtype=bool)
+        with_ints[[r for r in np.flatnonzero(suspects) if _INT_TOKEN.search(lines[r])]] = True
+        for name, integral in self.integral.items():  # `19`, not `19.0`: str() writes "19"
+            if (integral & with_ints).any():
+                self.patch[name] = self.patch.get(name, np.zeros(self.n, dtype=bool))
+                self.patch[name] |= integral & with_ints
+        first = {name: int(np.argmax(p)) for name, p in self.present.items()}
+        patched = {name: np.flatnonzero(p).tolist() for name, p in self.patch.items()}
+        wanted = {*first.values()}.union(*patched.values())
+        records = {r: flatten_record(json.loads(lines[r])) for r in wanted}
+        order = list(dict.fromkeys(k for r in sorted(set(first.values())) for k in records[r]))
+        if set(order) != set(self.cells):
+            raise _Unsupported("columns differ")
+        for r, record in records.items():  # the Arrow view of each such row must agree
+            if set(record) != {c for c in order if self.present[c][r]}:
+                raise _Unsupported(f"keys of line {r + 1}")
+        for r in set(first.values()):
+            for c, v in records[r].items():
+                if c not in patched and self.cells[c][r].as_py() != v:
+                    raise _Unsupported(f"cells of line {r + 1}")
+        columns = {}
+        for name in order:
+            cells = self.cells[name]
+            if name in patched:
+                values = pa.array([records[r][name] for r in patched[name]], pa.string())
+                cells = pc.replace_with_mask(cells, pa.array(self.patch[name]), values)
+            columns[name] = cells
+        return columns
+
+
+def _kv_cells(values: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """The text of each GA4 value (its first non-null value field) and the Python mask."""
+    if not pa.types.is_struct(values.type):
+        return _scalar_cells(values)
+    fields = dict(zip([f.name for f in values.type], values.flatten(), strict=True))
+    parts = [_scalar_cells(fields[f]) for f in GA4_VALUE_FIELDS if f in fields]
+    if not parts:
+        return _scalar_cells(pa.nulls(len(values)))
+    inexact = np.logical_or.reduce([p[1] for p in parts])
+    integral = np.logical_or.reduce([p[2] for p in parts])
+    return pc.coalesce(*[p[0] for p in parts]), inexact, integral
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    """The validity of each value as a numpy bool array (most columns have no nulls)."""
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), dtype=bool)
+    return arr.is_valid().to_numpy(zero_copy_only=False)
