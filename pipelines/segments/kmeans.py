@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 from pipelines.segments.config import ClusterSpec
 
@@ -115,11 +112,15 @@ def standardise(raw: pd.DataFrame, spec: ClusterSpec):
         keep.append(column)
     if not keep:
         return np.zeros((len(raw), 0)), keep, dropped, imputed
+    from sklearn.preprocessing import StandardScaler  # imported here: ~3 s, only when clustering
+
     matrix = StandardScaler().fit_transform(transformed[keep].to_numpy())
     return matrix, keep, dropped, imputed
 
 
 def _kmeans(matrix: np.ndarray, k: int, spec: ClusterSpec) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
     model = KMeans(n_clusters=k, random_state=spec.random_state, n_init=spec.n_init)
     return model.fit_predict(matrix)
 
@@ -128,6 +129,8 @@ def _silhouette(matrix: np.ndarray, labels: np.ndarray, spec: ClusterSpec) -> fl
     distinct = len(np.unique(labels))
     if distinct < 2 or distinct > len(matrix) - 1:
         return None
+    from sklearn.metrics import silhouette_score
+
     sample = spec.silhouette_sample if len(matrix) > spec.silhouette_sample else None
     return float(
         silhouette_score(matrix, labels, sample_size=sample, random_state=spec.random_state)
