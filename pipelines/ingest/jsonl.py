@@ -39,6 +39,7 @@ GA4_VALUE_FIELDS = ("string_value", "int_value", "double_value", "float_value")
 _VALUE_FIELD_NULL = re.compile(
     rb'[{,\s]"(?:' + b"|".join(f.encode() for f in GA4_VALUE_FIELDS) + rb')"\s*:\s*null'
 )
+PIVOT_CELLS = 1 << 22  # cells of key/value columns built in one go
 # an integer token (a false match inside a string only costs a Python flatten of the line)
 _INT_TOKEN = re.compile(r"[\[:,]\s*-?\d+\s*[,}\]]")
 
@@ -254,18 +255,24 @@ class _Block:
         cells, inexact, integral = _kv_cells(values)
         encoded = keys.dictionary_encode()
         codes = encoded.indices.to_numpy()
-        for code, k in enumerate(encoded.dictionary.to_pylist()):
-            idx = np.flatnonzero(codes == code)
-            where = rows[idx]
-            pos = np.full(self.n, -1, dtype=np.int64)
-            pos[where] = idx
+        names = encoded.dictionary.to_pylist()
+        step = max(1, PIVOT_CELLS // self.n)  # keys pivoted together (bounded memory)
+        for start in range(0, len(names), step):
+            part = (codes >= start) & (codes < start + step)
+            shape = (len(names[start : start + step]), self.n)  # a row of cells per key
+            items, key_of, row_of = np.flatnonzero(part), codes[part] - start, rows[part]
+            pos = np.full(shape, -1, dtype=np.int64)
+            pos[key_of, row_of] = items
             present = pos >= 0
-            patch = np.bincount(where, minlength=self.n) > 1  # a key twice: the last wins
-            patch[where[inexact[idx]]] = True
-            whole = np.zeros(self.n, dtype=bool)
-            whole[where[integral[idx]]] = True
-            column = cells.take(pa.array(pos, mask=~present))
-            self.add(f"{head}_{k}", present, column, patch, whole)
+            taken = cells.take(pa.array(pos.ravel(), mask=~present.ravel()))
+            # a key twice in one list: the last one wins
+            patch = np.bincount(key_of * self.n + row_of, minlength=pos.size).reshape(shape) > 1
+            patch[key_of[inexact[part]], row_of[inexact[part]]] = True
+            whole = np.zeros(shape, dtype=bool)
+            whole[key_of[integral[part]], row_of[integral[part]]] = True
+            for i, k in enumerate(names[start : start + step]):
+                column = taken.slice(i * self.n, self.n)
+                self.add(f"{head}_{k}", present[i], column, patch[i], whole[i])
 
     def finish(self, lines: list[str]) -> dict[str, pa.Array]:
         """Order the columns as the per-record path does and fill in the patched cells."""
