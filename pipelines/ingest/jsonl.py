@@ -34,11 +34,6 @@ import pyarrow.json as pj
 # GA4 BigQuery export: repeated {key, value: {string_value | int_value | double_value}}
 KEY_VALUE_PREFIX = {"event_params": "param", "user_properties": "user_property"}
 GA4_VALUE_FIELDS = ("string_value", "int_value", "double_value", "float_value")
-# a `null` that is the value of a GA4 value field (the quote before the key is structural:
-# inside a string it would be escaped)
-_VALUE_FIELD_NULL = re.compile(
-    rb'[{,\s]"(?:' + b"|".join(f.encode() for f in GA4_VALUE_FIELDS) + rb')"\s*:\s*null'
-)
 PIVOT_CELLS = 1 << 22  # cells of key/value columns built in one go
 # an integer token (a false match inside a string only costs a Python flatten of the line)
 _INT_TOKEN = re.compile(r"[\[:,]\s*-?\d+\s*[,}\]]")
@@ -109,7 +104,7 @@ def arrow_columns(lines: list[str]) -> dict[str, pa.Array] | None:
     if b"\x00" in data:  # the parser would stop at a NUL byte
         return None
     nulls = data.count(b"null")  # a `null` inside a string only costs a fallback
-    if nulls and nulls != len(_VALUE_FIELD_NULL.findall(data)):
+    if nulls and nulls != _value_field_nulls(data):
         return None
     try:
         table = _parse(data)
@@ -123,6 +118,18 @@ def arrow_columns(lines: list[str]) -> dict[str, pa.Array] | None:
         return block.finish(lines)
     except (_Unsupported, pa.ArrowException, ValueError):
         return None
+
+
+def _value_field_nulls(data: bytes) -> int:
+    """How many ``null``s are values of GA4 value fields (``"int_value":null``), or -1 when
+    a key might merely end with such a name (``"x\\"int_value"``)."""
+    n = 0
+    for name in GA4_VALUE_FIELDS:
+        quoted = b'"' + name.encode() + b'"'
+        if b"\\" + quoted in data:
+            return -1
+        n += data.count(quoted + b":null") + data.count(quoted + b": null")
+    return n
 
 
 def _parse(data: bytes) -> pa.Table:

@@ -152,6 +152,11 @@ CASES = {
         ' {"key": "b", "value": {"string_value": "", "int_value": "3"}}]}',
         '{"user_properties": [{"key": "tier", "value": {"string_value": "gold"}}]}',
     ],
+    "compact value-field nulls": [
+        '{"event_params":[{"key":"k","value":{"string_value":null,"int_value":"7"}}]}',
+        '{"event_params":[{"key":"k","value":{"string_value":"s","int_value":null}}]}',
+    ],
+    "a key ending in a value field name": ['{"x\\"int_value": null, "a": 1}', '{"a": 2}'],
     "kv value without fields or scalar": [
         '{"x": [{"key": "a", "value": {}}], "y": [{"key": 1, "value": "v"}]}',
         '{"x": [{"key": "b", "value": {}}], "y": [{"key": 2, "value": "w"}]}',
@@ -209,6 +214,7 @@ def test_chosen_cases_read_the_same(tmp_path, case):
         "lists",
         "nested lists",
         "value fields",
+        "compact value-field nulls",
         "kv value without fields or scalar",
         "kv and non-kv lists in one column",
         "duplicate kv key",
@@ -236,7 +242,14 @@ def test_block_path_handles_the_case_itself(case):
 
 @pytest.mark.parametrize(
     "case",
-    ["nulls", "null list and struct", "types change", "bad lines", "duplicate keys"],
+    [
+        "nulls",
+        "null list and struct",
+        "a key ending in a value field name",
+        "types change",
+        "bad lines",
+        "duplicate keys",
+    ],
 )
 def test_block_path_declines_what_it_cannot_render(case):
     lines = [line + "\n" for line in CASES[case] if line.strip()]
