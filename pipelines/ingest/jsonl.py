@@ -34,7 +34,7 @@ import pyarrow.json as pj
 # GA4 BigQuery export: repeated {key, value: {string_value | int_value | double_value}}
 KEY_VALUE_PREFIX = {"event_params": "param", "user_properties": "user_property"}
 GA4_VALUE_FIELDS = ("string_value", "int_value", "double_value", "float_value")
-PIVOT_CELLS = 1 << 22  # cells of key/value columns built in one go
+PIVOT_CELLS = 1 << 20  # cells of key/value columns built in one go (bounded memory)
 THREADED_PARSE_BYTES = 4 << 20
 # an integer token (a false match inside a string only costs a Python flatten of the line)
 _INT_TOKEN = re.compile(r"[\[:,]\s*-?\d+\s*[,}\]]")

@@ -383,3 +383,22 @@ typed_record = st.fixed_dictionaries(
 def test_generated_typed_records_take_the_block_path(tmp_path, events, chunk_rows):
     path = write_lines(tmp_path / "ga4.jsonl.gz", [dumps(e) for e in events])
     assert all(assert_same(path, chunk_rows=chunk_rows))
+
+
+def test_key_value_columns_pivoted_in_groups(monkeypatch):
+    """Many keys × rows are pivoted a group of keys at a time (bounded memory)."""
+    from pipelines.ingest import jsonl
+
+    monkeypatch.setattr(jsonl, "PIVOT_CELLS", 7)  # 7 cells: one key per group of 6 rows
+    events = [
+        {"event_params": [{"key": f"k{(i * j) % 5}", "value": {"int_value": str(i + j)}}]}
+        for i in range(6)
+        for j in range(1, 3)
+    ][:6]
+    lines = [dumps(e) + "\n" for e in events]
+    columns = arrow_columns(lines)
+    records = [flatten_record(e) for e in events]
+    assert columns is not None and len(columns) > 2
+    assert list(columns) == list(dict.fromkeys(k for r in records for k in r))
+    for name, cells in columns.items():
+        assert cells.to_pylist() == [r.get(name) for r in records]
