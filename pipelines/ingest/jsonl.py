@@ -11,7 +11,8 @@ What the Arrow parse loses, and how it is recovered:
   first appearance. The first line of each column is known from the Arrow data, and only
   those lines are flattened in Python to read the order (and to cross-check their cells);
 * *number text*: ``19`` and ``19.0`` are the same double to Arrow but not to ``str()``.
-  Integral (and non-finite) doubles are rare, so their lines are flattened in Python;
+  A line holding an integral double and an integer token (or a NaN / infinity) is
+  flattened in Python;
 * *lists* (other than GA4 key/value arrays) are kept as ``json.dumps`` text: those lines
   are flattened in Python too;
 * *null vs absent*: a key holding ``null`` is a column of its own in the per-record path
@@ -101,13 +102,13 @@ def arrow_columns(lines: list[str]) -> dict[str, pa.Array] | None:
     per-record column order (first appearance), as string arrays; ``None`` when the block
     must be read line by line (invalid JSON, types changing between lines, ``null``s, ...).
     """
-    data = "".join(lines).encode("utf-8")
-    if b"\x00" in data:  # a raw NUL is invalid JSON: the per-line path reports the line
-        return None
-    nulls = data.count(b"null")  # a `null` inside a string only costs a fallback
-    if nulls and nulls != _value_field_nulls(data):
-        return None
     try:
+        data = "".join(lines).encode("utf-8")
+        if b"\x00" in data:  # a raw NUL is invalid JSON: the per-line path reports the line
+            return None
+        nulls = data.count(b"null")  # a `null` inside a string only costs a fallback
+        if nulls and nulls != _value_field_nulls(data):
+            return None
         table = _parse(data)
         if table.num_rows != len(lines):  # two objects on one line
             return None
