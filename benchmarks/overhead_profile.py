@@ -3,8 +3,10 @@
 ``python -m benchmarks.overhead_profile [--repeat N]`` times, each in a fresh interpreter
 (cold imports, warm OS file cache): the interpreter alone, the heavy imports one by one, the
 Dagster definitions load (which parses dbt only when its manifest is stale) and a warm
-``dbt parse`` (partial parsing). Prints a Markdown table of medians; the findings and
-proposals are in benchmarks/README.md.
+``dbt parse`` (partial parsing). Each probe also runs without compiled bytecode (no ``.pyc``
+found: ``PYTHONPYCACHEPREFIX`` points at an empty directory), alternating with the normal run,
+which shows what ``make venv``'s ``--compile-bytecode`` saves where PYTHONDONTWRITEBYTECODE is
+set. Prints a Markdown table of medians; the findings are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -58,19 +60,24 @@ def main(argv: list[str] | None = None) -> None:
     env.setdefault("SEGMART_HOME", str(REPO_ROOT / "data"))
     tmp = REPO_ROOT / "benchmarks" / "cache"
     tmp.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for label, code in PROBES.items():
-        times = [probe(code, env, tmp) for _ in range(args.repeat)]
-        rows.append((label, statistics.median(times)))
+    no_pyc = tmp / "no_pyc"  # stays empty: nothing is written with PYTHONDONTWRITEBYTECODE
+    no_pyc.mkdir(exist_ok=True)
+    env_no_pyc = env | {"PYTHONPYCACHEPREFIX": str(no_pyc), "PYTHONDONTWRITEBYTECODE": "1"}
     parse = [DBT, "parse", "--quiet", "--project-dir", "dbt_project", "--profiles-dir",
              "dbt_project"]  # fmt: skip
-    rows.append(("dbt parse (partial parse warm)", statistics.median(
-        _time([str(c) for c in parse], env) for _ in range(args.repeat)
-    )))  # fmt: skip
-    print(f"| step (median of {args.repeat}, fresh interpreter each) | seconds |")
-    print("|---|---:|")
-    for label, seconds in rows:
-        print(f"| {label} | {seconds:.2f} |")
+    probes = {label: lambda e, c=code: probe(c, e, tmp) for label, code in PROBES.items()}
+    probes["dbt parse (partial parse warm)"] = lambda e: _time([str(c) for c in parse], e)
+    print(
+        f"| step (median of {args.repeat}, fresh interpreter each) | s | s without .pyc | ratio |"
+    )
+    print("|---|---:|---:|---:|")
+    for label, run in probes.items():
+        with_pyc, without = [], []
+        for _ in range(args.repeat):  # alternate, so both see the same load
+            with_pyc.append(run(env))
+            without.append(run(env_no_pyc))
+        a, b = statistics.median(with_pyc), statistics.median(without)
+        print(f"| {label} | {a:.2f} | {b:.2f} | {b / a:.1f} |", flush=True)
     print(f"\nload average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
