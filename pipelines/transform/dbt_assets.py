@@ -20,6 +20,7 @@ from pipelines.transform.partitions import (
     DATED_ENTITIES,
     PARTITIONED_TAG,
     WINDOW_ENV,
+    WINDOWED_TAG,
     Window,
     daily_partitions,
     partition_settings,
@@ -83,7 +84,20 @@ def _window_env(window: Window):
                 os.environ[name] = value
 
 
-def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
+def _run_partition_range(context: dg.AssetExecutionContext) -> dg.PartitionKeyRange | None:
+    """The partition range of the run (a partition or a single-run backfill), from its tags,
+    so that an unpartitioned step of a partitioned run knows it too; None without one."""
+    tags = context.run.tags
+    if tags.get("dagster/partition"):
+        return dg.PartitionKeyRange(tags["dagster/partition"], tags["dagster/partition"])
+    start = tags.get("dagster/asset_partition_range_start")
+    end = tags.get("dagster/asset_partition_range_end")
+    return dg.PartitionKeyRange(start, end) if start and end else None
+
+
+def _unchanged_outputs(
+    context: dg.AssetExecutionContext, build: DailyBuild, keys: set[dg.AssetKey] | None = None
+):
     """Nothing to build: no dbt run, and no materialization unless this run goes on below.
 
     Dagster skips a whole step when an output it reads was not yielded (dagster#9408): the
@@ -91,16 +105,29 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
     step downstream runs too, each model gets an output whose metadata says nothing was built
     (the tables are left untouched); alone, the step yields nothing.
     """
+    keys = context.selected_asset_keys if keys is None else keys
     graph = context.job_def.asset_layer.asset_graph
-    in_run = context.run.asset_selection or set(graph.executable_asset_keys)
     own = set(context.assets_def.keys)
-    below = {child for key in context.selected_asset_keys for child in graph.get(key).child_keys}
-    if not (below - own) & set(in_run):
+    below = {child for key in keys for child in graph.get(key).child_keys}
+    if not (below - own) & _keys_in_run(context):
         context.log.info("Nothing downstream in this run: no materialization")
         return
-    for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
+    for key in sorted(keys, key=lambda k: k.to_user_string()):
         name = context.assets_def.get_output_name_for_asset_key(key)
         yield dg.Output(None, output_name=name, metadata=build.metadata())
+
+
+def _keys_in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
+    graph = context.job_def.asset_layer.asset_graph
+    return set(context.run.asset_selection or graph.executable_asset_keys)
+
+
+def _with_metadata(events, extra: dict[str, str], outputs: set[str] | None = None):
+    """dbt's events, the ``outputs`` (all: None) with ``extra`` metadata added."""
+    for event in events:
+        if isinstance(event, dg.Output) and (outputs is None or event.output_name in outputs):
+            event = event.with_metadata({**event.metadata, **extra})
+        yield event
 
 
 def build_dbt_assets() -> list[dg.AssetsDefinition]:
@@ -119,6 +146,17 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     settings = partition_settings()
     partitions_def = daily_partitions(settings)
 
+    def plan(context: dg.AssetExecutionContext, segmart: SegmartHome) -> DailyBuild:
+        """What this run builds of the windowed and daily-partitioned models."""
+        return daily_build(
+            segmart.paths,
+            partitions_def,
+            manifest,
+            partition_settings(segmart.home).lookback_days,
+            dict(context.run.tags),
+            _run_partition_range(context),
+        )
+
     def unpartitioned(name: str, select: str, exclude: str) -> dg.AssetsDefinition:
         @dbt_assets(
             manifest=manifest,
@@ -130,11 +168,33 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             exclude=exclude,
         )
         def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome):
-            """dbt build of the selected models (their tests run as asset checks)."""
+            """dbt build of the selected models (their tests run as asset checks).
+
+            The windowed models among them (dbt tag ``windowed``) are built over the window
+            the daily-partitioned models get in this run (the same plan, see
+            segmart_dbt_daily), or left as they are when it has nothing to build.
+            """
             dbt_env(segmart.paths)
             enforce_upstream_checks(context, _upstream_of_selection(context))
             args = ["build", "--vars", dbt_vars(segmart.home)]
-            yield from dbt.cli(args, context=context).stream()
+            windowed = {k for k in context.selected_asset_keys if k.path[-1] in DATED_ENTITIES}
+            if not windowed:
+                yield from dbt.cli(args, context=context).stream()
+                return
+            build = plan(context, segmart)
+            context.log.info(f"Windowed models: {build}")
+            if build.window is None:
+                yield from _unchanged_outputs(context, build, windowed)
+                if context.selected_asset_keys - windowed:
+                    args += ["--exclude", f"tag:{WINDOWED_TAG}"]
+                    yield from dbt.cli(args, context=context).stream()
+                return
+            if build.full_refresh:
+                args.append("--full-refresh")
+            outputs = {context.assets_def.get_output_name_for_asset_key(k) for k in windowed}
+            with _window_env(build.window):
+                events = dbt.cli(args, context=context).stream()
+                yield from _with_metadata(events, build.metadata(), outputs)
 
         return build
 
@@ -174,15 +234,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         """
         dbt_env(segmart.paths)
         enforce_upstream_checks(context, _upstream_of_selection(context))
-        partitioned = context.has_partition_key or context.has_partition_key_range
-        build = daily_build(
-            segmart.paths,
-            partitions_def,
-            manifest,
-            partition_settings(segmart.home).lookback_days,
-            dict(context.run.tags),
-            context.partition_key_range if partitioned else None,
-        )
+        build = plan(context, segmart)
         context.log.info(f"Daily-partitioned models: {build}")
         if build.window is None:
             yield from _unchanged_outputs(context, build)
@@ -190,14 +242,11 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         args = ["build", "--vars", dbt_vars(segmart.home)]
         if build.full_refresh:
             args.append("--full-refresh")
-        extra = build.metadata()
         with _window_env(build.window):
-            for event in dbt.cli(args, context=context).stream():
-                if isinstance(event, dg.Output):
-                    event = event.with_metadata({**event.metadata, **extra})
-                yield event
-        # the record covers both models: a run of one of them leaves it for the next run
-        built = {key.to_user_string() for key in context.selected_asset_keys}
+            yield from _with_metadata(dbt.cli(args, context=context).stream(), build.metadata())
+        # the record covers every windowed model: a run of only some of them (the windowed
+        # ones run in the step before) leaves it for the next run
+        built = {key.path[-1] for key in context.selected_asset_keys | _keys_in_run(context)}
         if build.snapshot is not None and built >= set(DATED_ENTITIES):
             save_snapshot(segmart.paths, build.snapshot)
 

@@ -4,7 +4,8 @@ One small generated home: the base landing without the newest GA4 day, without a
 day inside the look-back (its events arrive late, with the newest day) and without one Shopify
 orders export, run with ``segmart run``; then the held-back GA4 files land and the landing
 sensor's run (the job, no partition) builds them incrementally. The proofs: that run builds
-only the new days plus the look-back and equals a full refresh on the same data, a sensor run
+only the new days plus the look-back (the daily-partitioned models and the windowed event
+models they read) and equals a full refresh on the same data, a sensor run
 for the orders file (nothing dated new) leaves the partitioned models untouched, re-running a
 day's partition changes nothing, a backfill of a date range is one run, the schedule asks for
 the right day.
@@ -30,7 +31,11 @@ from tests.reliability.pipeline_home import snapshot, snapshot_diff
 
 NEW_DAY = "2024-12-31"
 LATE_DAY = "2024-12-29"  # inside the 3-day look-back of NEW_DAY
-PARTITIONED = ("int_sessions", "fct_ad_spend_daily")
+PARTITIONED = ("int_sessions", "fct_ad_spend_daily")  # daily-partitioned in Dagster
+# incremental over the same window, unpartitioned assets (they feed int_sessions)
+WINDOWED = ("int_events_sourced", "int_events_channeled", *PARTITIONED)
+# the windowed models outside the marts schema, compared beside every mart
+INTERMEDIATE_WINDOWED = ("int_events_sourced", "int_events_channeled", "int_sessions")
 ORDERS_FILE = "crm/shopify/orders_export_24.csv"  # lands last: nothing dated for the daily models
 LOOKBACK_DAYS = 3  # config/segmart.yaml default
 
@@ -50,9 +55,9 @@ def _land(source: Path, home: Path, files: list[Path]) -> None:
 
 
 def _snapshot(home: Path):
-    """Every mart table and the partitioned intermediate model, rows in a canonical order."""
+    """Every mart table and the windowed intermediate models, rows in a canonical order."""
     return snapshot(
-        home / "warehouse" / "segmart.duckdb", schemas=("marts",), tables=("int_sessions",)
+        home / "warehouse" / "segmart.duckdb", schemas=("marts",), tables=INTERMEDIATE_WINDOWED
     )
 
 
@@ -109,13 +114,13 @@ def _sensor_run(home: Path, dagster_home: Path):
 
 
 def _daily_builds(result) -> dict[str, tuple[str | None, dict[str, str]]]:
-    """{partitioned model: (partition, segmart/* metadata)} of the run's materializations."""
+    """{windowed model: (partition, segmart/* metadata)} of the run's materializations."""
     out = {}
     for event in result.all_events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
             continue
         key = event.asset_key.to_user_string()
-        if key in PARTITIONED:
+        if key in WINDOWED:
             metadata = event.event_specific_data.materialization.metadata
             meta = {k: v.value for k, v in metadata.items() if k.startswith("segmart/")}
             assert key not in out, f"{key} materialized twice"
@@ -167,12 +172,20 @@ def incremental(tmp_path_factory):
         base_run = instance.get_run_records(limit=1)[0].dagster_run.run_id
         base_builds = {
             key: instance.fetch_materializations(dg.AssetKey(key), limit=1).records[0]
-            for key in PARTITIONED
+            for key in WINDOWED
         }
     assert all(record.run_id == base_run for record in base_builds.values())
     base_sessions = _count(
         home, f"select count(*) from intermediate.int_sessions where session_date >= '{LATE_DAY}'"
     )
+    window_start = date.fromisoformat(LATE_DAY) - timedelta(days=LOOKBACK_DAYS)
+    base_events_before_window = {
+        table: _count(
+            home,
+            f"select count(*) from intermediate.{table} where event_date < '{window_start}'",
+        )
+        for table in ("int_events_sourced", "int_events_channeled")
+    }
     _land(source, home, held)
     result, logs = _sensor_run(home, dagster_home)
     assert result.success, "the sensor's run failed"
@@ -182,6 +195,7 @@ def incremental(tmp_path_factory):
         "source": source,
         "incremental": _snapshot(home),
         "base_sessions_from_late_day": base_sessions,
+        "base_events_before_window": base_events_before_window,
         "base_builds": {
             key: {
                 k: v.value
@@ -208,14 +222,23 @@ def test_a_sensor_run_builds_only_the_new_days(incremental):
     latest = _latest_raw_date(incremental["home"])
     start = date.fromisoformat(LATE_DAY) - timedelta(days=LOOKBACK_DAYS)
     window = f"[{start.isoformat()}, {(latest + timedelta(days=1)).isoformat()})"
-    for key in PARTITIONED:
+    for key in WINDOWED:
         partition, meta = incremental["sensor_builds"][key]
         assert partition is None
         assert meta["segmart/partitions"] == f"{LATE_DAY}..{latest.isoformat()}"
         assert meta["segmart/window"] == window
         assert "new dated raw file(s)" in meta["segmart/build_reason"]
-    logged = [m for m in incremental["sensor_logs"] if m.startswith("Daily-partitioned models:")]
-    assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
+    for prefix in ("Daily-partitioned models:", "Windowed models:"):
+        logged = [m for m in incremental["sensor_logs"] if m.startswith(prefix)]
+        assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
+    # the windowed event models hold only the rows of the window that changed: the events
+    # dated before it are those of the base run, in number
+    home = incremental["home"]
+    for table in ("int_events_sourced", "int_events_channeled"):
+        kept = _count(
+            home, f"select count(*) from intermediate.{table} where event_date < '{start}'"
+        )
+        assert kept == incremental["base_events_before_window"][table]
     # the record of the raw files built from now holds the new files
     record = (incremental["home"] / "state" / "partitioned_build.json").read_text()
     for path in (incremental["home"] / "raw" / "events").glob("[0-9a-f]*.parquet"):
@@ -243,7 +266,7 @@ def test_incremental_run_equals_a_full_refresh(incremental):
     assert _materialized_partitions(result, "int_sessions") == [None]
     assert _daily_builds(result)["int_sessions"][1]["segmart/window"] == "[-inf, +inf)"
     full = _snapshot(home)
-    assert {"int_sessions", "fct_sessions", "fct_touchpoints", "fct_ad_spend_daily"} <= set(full)
+    assert set(WINDOWED) | {"fct_sessions", "fct_touchpoints", "dim_customers"} <= set(full)
     # every mart equal row by row, floats within 1e-9 relative (parallel sums' last bits)
     assert snapshot_diff(incremental["incremental"], full) == {}
 
@@ -304,7 +327,7 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
 ):
     home, dagster_home = incremental["home"], incremental["dagster_home"]
     database = home / "warehouse" / "segmart.duckdb"
-    before = snapshot(database, tables=PARTITIONED)
+    before = snapshot(database, tables=WINDOWED)
     record = (home / "state" / "partitioned_build.json").read_text()
     orders_before = _count(home, "select count(*) from marts.fct_orders")
     _land(incremental["source"], home, [incremental["source"] / ORDERS_FILE])
@@ -314,7 +337,7 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
     # no dbt build of the daily models (none of their dbt tests ran), the tables untouched,
     # the record kept; their outputs say so, so the marts after them still ran
     builds = _daily_builds(result)
-    for key in PARTITIONED:
+    for key in WINDOWED:
         partition, meta = builds[key]
         assert partition is None
         assert meta["segmart/window"] == "nothing built"
@@ -322,12 +345,13 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
     dbt_tests = [
         e
         for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.step_key == "segmart_dbt_daily"
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and (e.step_key == "segmart_dbt_daily" or e.asset_key.to_user_string() in WINDOWED)
     ]
     assert dbt_tests == []
     assert check_results(result)  # the raw, dbt and reconciliation checks after them did run
     assert any(m.startswith("Daily-partitioned models: nothing to build") for m in logs)
-    assert snapshot_diff(before, snapshot(database, tables=PARTITIONED)) == {}
+    assert snapshot_diff(before, snapshot(database, tables=WINDOWED)) == {}
     assert (home / "state" / "partitioned_build.json").read_text() == record
     assert _count(home, "select count(*) from marts.fct_orders") > orders_before
 
@@ -337,7 +361,7 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
     )
     assert alone.success
     assert _daily_builds(alone) == {}
-    assert snapshot_diff(before, snapshot(database, tables=PARTITIONED)) == {}
+    assert snapshot_diff(before, snapshot(database, tables=WINDOWED)) == {}
 
 
 def test_the_daily_schedule_requests_the_day_that_ended(tmp_path):
@@ -411,7 +435,7 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
     first, snapshot = plan()  # no warehouse, no record
     assert (first.rebuild, first.full_refresh, first.partition_range) == (True, True, None)
     declared = declared_columns(manifest)
-    assert set(declared) == set(PARTITIONED)
+    assert set(declared) == set(WINDOWED)
     _warehouse_with(tmp_path, declared)
     save_snapshot(paths, snapshot)
     nothing, _ = plan()

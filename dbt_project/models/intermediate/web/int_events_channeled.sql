@@ -1,25 +1,38 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy=segmart.window_strategy(),
+    partition_by=segmart.window_partition_by('event_date'),
+    on_schema_change='fail',
+    meta={'window_column': 'event_date'},
+    tags=['windowed'],
+) }}
+
 {#- Web events with their traffic source, medium, campaign and default channel group, the
-    visitor key used for sessionisation, the resolved person and the page topic. -#}
+    visitor key used for sessionisation and the page topic.
+    Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
+    function of the event and the seeds, so an incremental run rebuilds the events dated in
+    the window. The person is not stored here (a visitor who logs in later changes the person
+    of all their earlier events): readers resolve it with the current int_identity. -#}
 
 with
 
 events as (
 
     select * from {{ ref('int_events_sourced') }}
+    {%- if is_incremental() %}
+    where {{ segmart.in_window('event_date') }}
+    {%- endif %}
 
 ),
 
-classified as (
+observed as (
 
-    select * from {{ ref('int_traffic_sources_classified') }}
-
-),
-
-identity as (
-
-    select * from {{ ref('int_identity') }}
+    select distinct traffic_source_raw, traffic_medium_raw, traffic_campaign_raw
+    from events
 
 ),
+
+{{ segmart.traffic_classification_ctes('observed', 'classified') }},
 
 topic_rules as (
 
@@ -45,6 +58,7 @@ final as (
     select
         events.event_id,
         events.event_at,
+        events.event_date,
         events.event_name,
         coalesce(
             'pseudo:' || events.user_pseudo_id,
@@ -53,7 +67,6 @@ final as (
         ) as visitor_key,
         events.user_pseudo_id,
         events.user_id,
-        coalesce(by_pseudo_id.person_key, by_user_id.person_key) as person_key,
         events.source_session_id,
         events.page_location,
         events.page_host,
@@ -80,12 +93,6 @@ final as (
         on events.traffic_source_raw = classified.traffic_source_raw
         and events.traffic_medium_raw = classified.traffic_medium_raw
         and events.traffic_campaign_raw = classified.traffic_campaign_raw
-    left join identity as by_pseudo_id
-        on by_pseudo_id.identifier_type = 'user_pseudo_id'
-        and events.user_pseudo_id = by_pseudo_id.identifier_value
-    left join identity as by_user_id
-        on by_user_id.identifier_type = 'user_id'
-        and events.user_id = by_user_id.identifier_value
     left join topic_matches
         on events.page_path = topic_matches.page_path
         and topic_matches.match_rank = 1

@@ -1,13 +1,31 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy=segmart.window_strategy(),
+    partition_by=segmart.window_partition_by('event_date'),
+    on_schema_change='fail',
+    meta={'window_column': 'event_date'},
+    tags=['windowed'],
+) }}
+
 {#- Web events with the raw traffic source each hit carries, before channel grouping:
     UTM tags first; else a click id (seed channel_click_ids, lowest priority wins); else an
     external referrer (medium '(referral)'); else direct. Internal navigation (referrer on the
-    site's own host) carries no traffic source. -#}
+    site's own host) carries no traffic source.
+    Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
+    function of the event alone, so an incremental run rebuilds the events dated in the
+    window (event_date, the UTC day of event_at). -#}
 
 with
 
 events as (
 
-    select * from {{ ref('stg_web__events') }}
+    select
+        *,
+        cast(event_at as date) as event_date
+    from {{ ref('stg_web__events') }}
+    {%- if is_incremental() %}
+    where {{ segmart.in_window('cast(event_at as date)') }}
+    {%- endif %}
 
 ),
 

@@ -4,10 +4,27 @@
 
 with
 
+identity as (
+
+    select * from {{ ref('int_identity') }}
+
+),
+
 events as (
 
-    select * from {{ ref('int_events_channeled') }}
-    where page_need is not null and page_need <> 'none'
+    {#- the person of an event: that of its device id, else of its user id (current
+        identity map, as int_touchpoints resolves sessions) -#}
+    select
+        channeled.page_need,
+        coalesce(by_pseudo_id.person_key, by_user_id.person_key) as person_key
+    from {{ ref('int_events_channeled') }} as channeled
+    left join identity as by_pseudo_id
+        on by_pseudo_id.identifier_type = 'user_pseudo_id'
+        and channeled.user_pseudo_id = by_pseudo_id.identifier_value
+    left join identity as by_user_id
+        on by_user_id.identifier_type = 'user_id'
+        and channeled.user_id = by_user_id.identifier_value
+    where channeled.page_need is not null and channeled.page_need <> 'none'
 
 ),
 
