@@ -112,7 +112,8 @@ def _unchanged_outputs(
     if not (below - own) & _keys_in_run(context):
         context.log.info("Nothing downstream in this run: no materialization")
         return
-    for key in sorted(keys, key=lambda k: k.to_user_string()):
+    # in dependency order, as Dagster requires of a step's outputs
+    for key in (k for k in graph.toposorted_asset_keys if k in keys):
         name = context.assets_def.get_output_name_for_asset_key(key)
         yield dg.Output(None, output_name=name, metadata=build.metadata())
 
@@ -184,10 +185,11 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             build = plan(context, segmart)
             context.log.info(f"Windowed models: {build}")
             if build.window is None:
-                yield from _unchanged_outputs(context, build, windowed)
                 if context.selected_asset_keys - windowed:
                     args += ["--exclude", f"tag:{WINDOWED_TAG}"]
                     yield from dbt.cli(args, context=context).stream()
+                # after the models they read: Dagster wants a step's outputs in dependency order
+                yield from _unchanged_outputs(context, build, windowed)
                 return
             if build.full_refresh:
                 args.append("--full-refresh")
