@@ -125,8 +125,15 @@ def run_measured(
 
 
 def dir_size_mb(path: Path) -> float:
-    """Total size of the files under ``path`` (0 when it does not exist), in MiB."""
-    if not path.exists():
-        return 0.0
-    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Total size of the files under ``path`` (0 when it does not exist), in MiB.
+
+    DuckDB creates and deletes its temp files and directory while we walk them: whatever
+    vanishes mid-walk counts as 0 (before, the sampling thread died and stopped measuring)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):  # os.walk ignores a directory that vanished
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue
     return total / 2**20
