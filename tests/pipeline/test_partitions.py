@@ -346,10 +346,8 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
         e
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        and (
-            e.step_key == "segmart_dbt_daily"
-            or e.event_specific_data.asset_key.to_user_string() in WINDOWED
-        )
+        and e.step_key in ("segmart_dbt_daily", "segmart_dbt_upstream")
+        and e.event_specific_data.asset_key.to_user_string() in WINDOWED
     ]
     assert dbt_tests == []
     assert check_results(result)  # the raw, dbt and reconciliation checks after them did run
