@@ -9,6 +9,7 @@ module; ``{home}/mappings/*.yaml`` override them by ``name`` or add new ones.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,9 +71,13 @@ class MappingError(ValueError):
     """A mapping file is invalid (raised when mappings are loaded)."""
 
 
+_SPACES = re.compile(r"[\s_]+")
+
+
+@functools.lru_cache(maxsize=8192)  # the same few hundred header names, for every file
 def norm(name: str) -> str:
     """Header names compare case-, space- and underscore-insensitively."""
-    return re.sub(r"[\s_]+", " ", str(name)).strip().lower()
+    return _SPACES.sub(" ", str(name)).strip().lower()
 
 
 @dataclass(frozen=True)
