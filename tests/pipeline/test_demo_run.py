@@ -19,6 +19,7 @@ from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import check_results, materialized_keys, run_job
 from tests.reliability.pipeline_home import mart_diff
 from tests.reliability.pipeline_home import run as run_cli
+from tests.shared_homes import StoredRun, demo_home, private_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_run")]
 
@@ -35,12 +36,9 @@ STAGING = {
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from pipelines.generate import generate
-
-    home = tmp_path_factory.mktemp("demo_home")
-    generate(home / "landing" / "demo", scale=0.01, seed=11)
-    result = run_job(home)
-    return home, result
+    """This module's copy of the shared demo home (tests/shared_homes.py) and its run."""
+    home = private_copy(demo_home(tmp_path_factory), tmp_path_factory.mktemp("demo") / "home")
+    return home, StoredRun(home)
 
 
 def _warehouse(home: Path) -> duckdb.DuckDBPyConnection:

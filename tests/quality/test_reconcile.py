@@ -21,6 +21,7 @@ import pytest
 
 from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import home_env, materialized_keys, run_job
+from tests.shared_homes import StoredRun, demo_home, private_copy
 
 pytestmark = pytest.mark.xdist_group("reconcile")
 slow = pytest.mark.slow  # the tests on a real run (the fast ones at the end are not)
@@ -60,18 +61,9 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from pipelines.generate import generate
-
-    home = tmp_path_factory.mktemp("reconcile_home")
-    generate(home / "landing" / "demo", scale=0.01, seed=11)
-    result = run_job(home)
-    return home, result
-
-
-def copy_home(home: Path, target: Path) -> Path:
-    """A copy with the same mtimes (the ingest skips every landing file as already loaded)."""
-    shutil.copytree(home, target, symlinks=True)
-    return target
+    """The shared demo home (tests/shared_homes.py; read only here) and the run that built it."""
+    home = demo_home(tmp_path_factory)
+    return home, StoredRun(home)
 
 
 # ------------------------------------------------------------------ pandas, independently
@@ -199,7 +191,7 @@ def test_spend_and_revenue_match_pandas(built):
 
 @slow
 def test_lost_raw_rows_and_quarantine_file_fail_and_block_publish(built, tmp_path):
-    home = copy_home(built[0], tmp_path / "home")
+    home = private_copy(built[0], tmp_path / "home")
     published = sha256(home / "serving" / "marts.duckdb")
 
     spend_file = max(
@@ -286,7 +278,7 @@ def _tamper_warehouse(home: Path) -> dict:
 def test_changed_mart_spend_and_staging_rows_fail_and_block_publish(built, tmp_path):
     from pipelines.definitions import defs
 
-    home = copy_home(built[0], tmp_path / "home")
+    home = private_copy(built[0], tmp_path / "home")
     published = sha256(home / "serving" / "marts.duckdb")
     tampered = _tamper_warehouse(home)
     checks = [

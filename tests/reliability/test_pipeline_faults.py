@@ -37,6 +37,7 @@ from tests.reliability.pipeline_home import (
     shuffle_jsonl_gz,
     split_csv,
 )
+from tests.shared_homes import StoredRun, demo_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline_faults")]
 
@@ -47,20 +48,17 @@ FAST = ("--no-checks",)
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    from pipelines.generate import generate
-
-    root = tmp_path_factory.mktemp("landing") / "demo"
-    generate(root, scale=0.01, seed=11)
-    return root
+def baseline(tmp_path_factory) -> Path:
+    """The uninterrupted run: the shared demo home (tests/shared_homes.py), same landing."""
+    home = demo_home(tmp_path_factory)
+    assert StoredRun(home).success
+    return home
 
 
 @pytest.fixture(scope="module")
-def baseline(landing, tmp_path_factory) -> Path:
-    home = copy_landing(landing, tmp_path_factory.mktemp("baseline"))
-    done = run(home, args=FAST)
-    assert done.proc.returncode == 0, done.tail()
-    return home
+def landing(baseline) -> Path:
+    """The demo landing (scale 0.01, seed 11) the baseline was built from; copy, never change."""
+    return baseline / "landing" / "demo"
 
 
 class Disk:
