@@ -521,8 +521,9 @@ class FileJob:
             self.raw.abort()
             self.quar.abort()
 
-    def commit(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write the file's Parquet (fsync + rename); the caller writes the manifest last."""
+    def commit(self, con: duckdb.DuckDBPyConnection) -> set[Path]:
+        """Write the file's Parquet (fsync + rename); the caller syncs the directories
+        returned, then writes the manifest last."""
         r = self.result
         if self.agg is not None:
             self.raw.write(self.agg.result(con))
@@ -530,8 +531,7 @@ class FileJob:
         r.rows_read = r.rows_loaded + r.rows_quarantined
         r.rows_skipped = dict(self.source.info.skipped)
         r.quarantine_reasons = dict(self.reasons.most_common(20))
-        self.raw.commit()
-        self.quar.commit()
+        return {d for d in (self.raw.commit(), self.quar.commit()) if d is not None}
 
     def abort(self) -> None:
         if self.plan is not None:
@@ -604,9 +604,8 @@ class Batcher:
                 job.fail(out)
             else:
                 job.accept(*job.split(out, record, chunk))
-        for job, *_ in items:
-            if job.read_all and job.pending <= 0 and job.file_hash in self.jobs:
-                self.finish(job)
+        done = {job.file_hash: job for job, *_ in items if job.read_all and job.pending <= 0}
+        self.finish(*(job for key, job in done.items() if key in self.jobs))
 
     def _type(self, sql: str, items) -> list:
         """Typed output per item; a batch that errors is retried item by item."""
@@ -626,20 +625,28 @@ class Batcher:
                 outs.append(exc)
         return outs
 
-    def finish(self, job: FileJob) -> None:
-        """Commit the file's Parquet (or copy it to rejected/), then its manifest — last."""
-        self.jobs.pop(job.file_hash, None)
-        if not job.failed:
-            try:
-                job.commit(self.con)
-            except (duckdb.Error, MappingError) as exc:
-                job.fail(exc)
-            except BaseException:  # e.g. disk full: drop this file's temp output too
-                job.abort()
-                raise
-        if job.failed:
-            _reject(job.path, self.paths.rejected, job.file_hash, job.result.reason)
-        self.manifest.write(job.result.to_dict())
+    def finish(self, *jobs: FileJob) -> None:
+        """Commit the files' Parquet (or copy them to rejected/), then their manifests — last.
+
+        Each directory written is synced once for all the files, before any of their
+        manifests is written (a file's fsync and rename alone do not make the rename durable).
+        """
+        synced: set[Path] = set()
+        for job in jobs:
+            self.jobs.pop(job.file_hash, None)
+            if not job.failed:
+                try:
+                    synced |= job.commit(self.con)
+                except (duckdb.Error, MappingError) as exc:
+                    job.fail(exc)
+                except BaseException:  # e.g. disk full: drop this file's temp output too
+                    job.abort()
+                    raise
+            if job.failed:
+                _reject(job.path, self.paths.rejected, job.file_hash, job.result.reason)
+        for folder in sorted(synced):
+            fsync_path(folder)
+        self.manifest.write(*(job.result.to_dict() for job in jobs))
 
     def abort(self) -> None:
         """Drop the temp output of files not finished (an exception is propagating)."""
@@ -730,13 +737,14 @@ class _Writer:
         self.writer.write_table(table)
         self.rows += table.num_rows
 
-    def commit(self) -> None:
+    def commit(self) -> Path | None:
+        """Close, fsync and rename; the directory to fsync next (None: nothing written)."""
         if self.writer is None:
-            return
+            return None
         self.writer.close()
         fsync_path(self.tmp)
         os.replace(self.tmp, self.target)
-        fsync_path(self.target.parent)
+        return self.target.parent
 
     def abort(self) -> None:
         """Drop the temp file; never raises (it runs while another error propagates)."""

@@ -34,8 +34,12 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory, fsync, then rename over ``path``."""
+def atomic_write_text(path: Path, text: str, sync_dir: bool = True) -> None:
+    """Write via a temp file in the same directory, fsync, then rename over ``path``.
+
+    ``sync_dir=False`` leaves the directory's fsync (which makes the rename durable) to the
+    caller, who writes several files and syncs their directory once.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
@@ -49,7 +53,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_path(path.parent)
+    if sync_dir:
+        fsync_path(path.parent)
 
 
 class Manifest:
@@ -66,8 +71,13 @@ class Manifest:
         p = self.path_for(file_hash)
         return json.loads(p.read_text()) if p.exists() else None
 
-    def write(self, record: dict) -> None:
-        atomic_write_text(self.path_for(record["file_hash"]), json.dumps(record, indent=2))
+    def write(self, *records: dict) -> None:
+        """Write each record atomically; the directory is synced once, after the last."""
+        for record in records:
+            text = json.dumps(record, indent=2)
+            atomic_write_text(self.path_for(record["file_hash"]), text, sync_dir=False)
+        if records:
+            fsync_path(self.dir)
 
     def write_duplicate(self, record: dict) -> None:
         name_key = hashlib.sha1(record["file"].encode()).hexdigest()[:16]

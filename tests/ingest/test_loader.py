@@ -252,3 +252,51 @@ def test_ordinals_and_fill_down_carry_across_chunks(home):
     assert df["ordered_at"].tolist() == [pd.Timestamp("2024-01-01")] * 4 + [
         pd.Timestamp("2024-01-02")
     ]
+
+
+def test_manifest_written_only_after_its_parquet_is_durable(home, monkeypatch):
+    """Each manifest rename comes after its Parquet renames and an fsync of their folders;
+    the manifest folder is synced after the last record (directory fsyncs are batched)."""
+    import os
+
+    from pipelines.ingest import loader, manifest
+
+    events: list[tuple[str, str]] = []
+    real_replace, real_fsync = os.replace, manifest.fsync_path
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        events.append(("rename", str(dst)))
+
+    def fsync_path(path):
+        real_fsync(path)
+        events.append(("fsync", str(path)))
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(loader, "fsync_path", fsync_path)
+    monkeypatch.setattr(manifest, "fsync_path", fsync_path)
+    land(home, "a.csv", GOOD)
+    land(home, "b.csv", "order_ref,ordered_on,amount\nB1,01/02/2024,1\nB2,32/13/2024,2\n")
+    land(home, "c.csv", "order_ref,ordered_on,amount\nC1,02/02/2024,3\n")
+    report = run_ingest(home)
+    assert [f.status for f in report.files] == ["loaded"] * 3
+
+    def index(kind: str, path) -> int:
+        return events.index((kind, str(path)))
+
+    parquets = 0
+    for f in report.files:
+        record = home / "manifest" / f"{f.file_hash}.json"
+        written = index("rename", record)
+        for layer in ("raw", "quarantine"):
+            target = home / layer / "orders" / f"{f.file_hash}.parquet"
+            if target.exists():
+                parquets += 1
+                renamed = index("rename", target)
+                synced = [i for i, e in enumerate(events) if e == ("fsync", str(target.parent))]
+                assert any(renamed < i < written for i in synced), (layer, f.file)
+    assert parquets == 4  # three raw files, one quarantine file
+    last_record = max(
+        index("rename", home / "manifest" / f"{f.file_hash}.json") for f in report.files
+    )
+    assert ("fsync", str(home / "manifest")) in events[last_record + 1 :]
