@@ -157,6 +157,17 @@ def fsync_path(path: Path) -> None:
 
 
 def _copy_comments(con: duckdb.DuckDBPyConnection, mart: str) -> None:
+    """The table's and its columns' comments, in one transaction (not one commit each)."""
+    con.begin()
+    try:
+        _comment(con, mart)
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def _comment(con: duckdb.DuckDBPyConnection, mart: str) -> None:
     table = con.execute(
         "select comment from duckdb_tables() where database_name = 'wh' "
         "and schema_name = ? and table_name = ?",
