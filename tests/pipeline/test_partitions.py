@@ -2,7 +2,7 @@
 
 One small generated home: the base landing without the newest GA4 day, without an earlier
 day inside the look-back (its events arrive late, with the newest day) and without one Shopify
-orders export, run with ``segmart run``; then the held-back GA4 files land and the landing
+orders export, run as ``segmart run`` runs it (the job, no partition); then the held-back GA4 files land and the landing
 sensor's run (the job, no partition) builds them incrementally. The proofs: that run builds
 only the new days plus the look-back (the daily-partitioned models and the windowed event
 models they read) and equals a full refresh on the same data, a sensor run
@@ -64,22 +64,6 @@ def _snapshot(home: Path):
 def _count(home: Path, sql: str):
     with duckdb.connect(str(home / "warehouse" / "segmart.duckdb"), read_only=True) as con:
         return con.execute(sql).fetchone()[0]
-
-
-def _segmart_run(home: Path, dagster_home: Path) -> bool:
-    """``segmart run``'s own code path (two runs and the partition plan), in process."""
-    from pipelines.cli import _run_pipeline
-
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    try:
-        with home_env(home):
-            return _run_pipeline(skip_checks=False)
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
 
 
 def _run_partitioned(home: Path, dagster_home: Path, **kwargs):
@@ -156,7 +140,7 @@ def _materialized_partitions(result, key: str) -> list[str | None]:
 
 @pytest.fixture(scope="module")
 def incremental(tmp_path_factory):
-    """Base `segmart run`, new GA4 files, the sensor's run; digests after it and the home."""
+    """The base run, new GA4 files, the sensor's run; digests after it and the home."""
     from pipelines.generate import generate
 
     root = tmp_path_factory.mktemp("partitions")
@@ -170,7 +154,8 @@ def incremental(tmp_path_factory):
     ignored = [p.name for p in held] + [Path(ORDERS_FILE).name]
     shutil.copytree(source, home / "landing" / "demo", ignore=shutil.ignore_patterns(*ignored))
 
-    assert _segmart_run(home, dagster_home), "base run failed"
+    # the base run: the job without a partition, as `segmart run` starts it (checks off)
+    assert _run_partitioned(home, dagster_home).success, "base run failed"
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         base_run = instance.get_run_records(limit=1)[0].dagster_run.run_id
         base_builds = {
@@ -215,7 +200,7 @@ def incremental(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.xdist_group("partitions_run")
 def test_a_sensor_run_builds_only_the_new_days(incremental):
-    # the base `segmart run` (one run of the job, no partition) found no record: full refresh
+    # the base run (the job, no partition) found no record: full refresh
     for meta in incremental["base_builds"].values():
         assert meta["segmart/window"] == "[-inf, +inf)"
         assert meta["segmart/build_reason"].startswith("no partition: full refresh")
