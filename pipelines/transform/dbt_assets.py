@@ -25,7 +25,7 @@ from pipelines.transform.partitions import (
     daily_partitions,
     partition_settings,
 )
-from pipelines.transform.project import dbt_env, dbt_project, dbt_vars, ensure_manifest
+from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
 
 
 class SegmartDbtTranslator(DagsterDbtTranslator):
@@ -177,7 +177,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             """
             dbt_env(segmart.paths)
             enforce_upstream_checks(context, _upstream_of_selection(context))
-            args = ["build", "--vars", dbt_vars(segmart.home)]
+            args = build_args(segmart.home)
             windowed = {k for k in context.selected_asset_keys if k.path[-1] in DATED_ENTITIES}
             if not windowed:
                 yield from dbt.cli(args, context=context).stream()
@@ -241,7 +241,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         if build.window is None:
             yield from _unchanged_outputs(context, build)
             return
-        args = ["build", "--vars", dbt_vars(segmart.home)]
+        args = build_args(segmart.home)
         if build.full_refresh:
             args.append("--full-refresh")
         with _window_env(build.window):

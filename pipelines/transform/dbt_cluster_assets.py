@@ -12,7 +12,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pipelines.quality.gate import enforce_upstream_checks
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.transform.dbt_assets import TRANSLATOR
-from pipelines.transform.project import dbt_env, dbt_project, dbt_vars, ensure_manifest
+from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
 
 AFTER_ML_TAG = "after_ml"
 
@@ -38,6 +38,6 @@ def build_dbt_cluster_assets() -> dg.AssetsDefinition:
             key for selected in context.selected_asset_keys for key in deps.get(selected, ())
         } - set(context.assets_def.keys)
         enforce_upstream_checks(context, upstream)
-        yield from dbt.cli(["build", "--vars", dbt_vars(segmart.home)], context=context).stream()
+        yield from dbt.cli(build_args(segmart.home), context=context).stream()
 
     return segmart_dbt_after_ml

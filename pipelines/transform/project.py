@@ -114,6 +114,16 @@ def dbt_cli_resource() -> DbtCliResource:
     )
 
 
+def build_args(home: str | os.PathLike | None = None) -> list[str]:
+    """``dbt build`` of a pipeline run: the user's vars; no unit tests.
+
+    dbt unit tests check the SQL on fixed inputs, the same in every run: they belong to
+    development and CI (tests/dbt and tests/kpi build them), not to production runs, as
+    dbt's documentation advises.
+    """
+    return ["build", "--vars", dbt_vars(home), "--exclude-resource-type", "unit_test"]
+
+
 def dbt_vars(home: str | os.PathLike | None = None) -> str:
     """The user's ``dbt_vars`` (config/segmart.yaml + {home}/segmart.yaml) as a --vars JSON."""
     return json.dumps(load_config(home).get("dbt_vars", {}))
