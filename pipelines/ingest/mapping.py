@@ -18,6 +18,7 @@ import yaml
 
 from pipelines.ingest.contract import Entity, entity
 from pipelines.ingest.readers import ReaderOptions
+from pipelines.settings import read_yaml_all
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "mappings"
 UNITS = {
@@ -249,7 +250,7 @@ def load_mappings(home: Path | None = None) -> dict[str, Mapping]:
             continue
         for path in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
             try:
-                docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+                docs = [doc for doc in read_yaml_all(path.read_text()) if doc]
             except yaml.YAMLError as exc:
                 raise MappingError(f"mapping {path}: invalid YAML: {exc}") from exc
             for doc in docs:
