@@ -2,8 +2,9 @@
     model's WITH clause. `observed`: a CTE or relation with the columns traffic_source_raw,
     traffic_medium_raw and traffic_campaign_raw (distinct rows); the last CTE, `name`, holds
     one classified row per observed row. A row's classification depends only on its three
-    values and the seeds, so the windowed int_events_channeled classifies the traffic of its
-    window with the same rules as the full table.
+    values and the seeds, so the daily-partitioned int_events_channeled and
+    int_order_lines_converted classify the traffic of their window with the same rules as the
+    full table.
     Usage: with observed as (...), {{ segmart.traffic_classification_ctes('observed', 'classified') }}
            select * from classified -#}
 {% macro traffic_classification_ctes(observed, name) %}

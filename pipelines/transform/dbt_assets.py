@@ -15,12 +15,12 @@ from dagster_dbt import (
 
 from pipelines.quality.gate import enforce_upstream_checks
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.transform import dagster_workaround  # noqa: F401  (runs without a partition)
 from pipelines.transform.catchup import DailyBuild, daily_build, save_snapshot
 from pipelines.transform.partitions import (
     DATED_ENTITIES,
     PARTITIONED_TAG,
     WINDOW_ENV,
-    WINDOWED_TAG,
     Window,
     daily_partitions,
     partition_settings,
@@ -95,9 +95,7 @@ def _run_partition_range(context: dg.AssetExecutionContext) -> dg.PartitionKeyRa
     return dg.PartitionKeyRange(start, end) if start and end else None
 
 
-def _unchanged_outputs(
-    context: dg.AssetExecutionContext, build: DailyBuild, keys: set[dg.AssetKey] | None = None
-):
+def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
     """Nothing to build: no dbt run, and no materialization unless this run goes on below.
 
     Dagster skips a whole step when an output it reads was not yielded (dagster#9408): the
@@ -105,7 +103,7 @@ def _unchanged_outputs(
     step downstream runs too, each model gets an output whose metadata says nothing was built
     (the tables are left untouched); alone, the step yields nothing.
     """
-    keys = context.selected_asset_keys if keys is None else keys
+    keys = context.selected_asset_keys
     graph = context.job_def.asset_layer.asset_graph
     own = set(context.assets_def.keys)
     below = {child for key in keys for child in graph.get(key).child_keys}
@@ -123,10 +121,10 @@ def _keys_in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
     return set(context.run.asset_selection or graph.executable_asset_keys)
 
 
-def _with_metadata(events, extra: dict[str, str], outputs: set[str] | None = None):
-    """dbt's events, the ``outputs`` (all: None) with ``extra`` metadata added."""
+def _with_metadata(events, extra: dict[str, str]):
+    """dbt's events, the outputs with ``extra`` metadata added."""
     for event in events:
-        if isinstance(event, dg.Output) and (outputs is None or event.output_name in outputs):
+        if isinstance(event, dg.Output):
             event = event.with_metadata({**event.metadata, **extra})
         yield event
 
@@ -147,17 +145,6 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     settings = partition_settings()
     partitions_def = daily_partitions(settings)
 
-    def plan(context: dg.AssetExecutionContext, segmart: SegmartHome) -> DailyBuild:
-        """What this run builds of the windowed and daily-partitioned models."""
-        return daily_build(
-            segmart.paths,
-            partitions_def,
-            manifest,
-            partition_settings(segmart.home).lookback_days,
-            dict(context.run.tags),
-            _run_partition_range(context),
-        )
-
     def unpartitioned(name: str, select: str, exclude: str) -> dg.AssetsDefinition:
         @dbt_assets(
             manifest=manifest,
@@ -169,38 +156,14 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             exclude=exclude,
         )
         def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome):
-            """dbt build of the selected models (their tests run as asset checks).
-
-            The windowed models among them (dbt tag ``windowed``) are built over the window
-            the daily-partitioned models get in this run (the same plan, see
-            segmart_dbt_daily), or left as they are when it has nothing to build.
-            """
+            """dbt build of the selected models (their tests run as asset checks)."""
             dbt_env(segmart.paths)
             enforce_upstream_checks(context, _upstream_of_selection(context))
-            args = build_args(segmart.home)
-            windowed = {k for k in context.selected_asset_keys if k.path[-1] in DATED_ENTITIES}
-            if not windowed:
-                yield from dbt.cli(args, context=context).stream()
-                return
-            build = plan(context, segmart)
-            context.log.info(f"Windowed models: {build}")
-            if build.window is None:
-                if context.selected_asset_keys - windowed:
-                    args += ["--exclude", f"tag:{WINDOWED_TAG}"]
-                    yield from dbt.cli(args, context=context).stream()
-                # after the models they read: Dagster wants a step's outputs in dependency order
-                yield from _unchanged_outputs(context, build, windowed)
-                return
-            if build.full_refresh:
-                args.append("--full-refresh")
-            outputs = {context.assets_def.get_output_name_for_asset_key(k) for k in windowed}
-            with _window_env(build.window):
-                events = dbt.cli(args, context=context).stream()
-                yield from _with_metadata(events, build.metadata(), outputs)
+            yield from dbt.cli(build_args(segmart.home), context=context).stream()
 
         return build
 
-    # seeds, staging, intermediate models the daily ones read; then every other model
+    # seeds, staging and intermediate models the daily ones read; then every other model
     # (after_ml: the models after the k-means assets, dbt_cluster_assets.py)
     segmart_dbt_upstream = unpartitioned(
         "segmart_dbt_upstream",
@@ -236,7 +199,14 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         """
         dbt_env(segmart.paths)
         enforce_upstream_checks(context, _upstream_of_selection(context))
-        build = plan(context, segmart)
+        build = daily_build(
+            segmart.paths,
+            partitions_def,
+            manifest,
+            partition_settings(segmart.home).lookback_days,
+            dict(context.run.tags),
+            _run_partition_range(context),
+        )
         context.log.info(f"Daily-partitioned models: {build}")
         if build.window is None:
             yield from _unchanged_outputs(context, build)
@@ -246,9 +216,9 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             args.append("--full-refresh")
         with _window_env(build.window):
             yield from _with_metadata(dbt.cli(args, context=context).stream(), build.metadata())
-        # the record covers every windowed model: a run of only some of them (the windowed
-        # ones run in the step before) leaves it for the next run
-        built = {key.path[-1] for key in context.selected_asset_keys | _keys_in_run(context)}
+        # the record covers every daily model: a run of only some of them leaves it for the
+        # next run
+        built = {key.path[-1] for key in context.selected_asset_keys}
         if build.snapshot is not None and built >= set(DATED_ENTITIES):
             save_snapshot(segmart.paths, build.snapshot)
 

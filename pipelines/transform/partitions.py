@@ -1,17 +1,16 @@
 """Daily partitions of the dated dbt models, their look-back, and the dbt window of a run.
 
-The dated, expensive models are incremental in dbt over a window of days. int_sessions and
-fct_ad_spend_daily (dbt tag ``daily_partitioned``) are also daily-partitioned in Dagster; the
-event models they read, int_events_sourced and int_events_channeled (dbt tag ``windowed``),
-are unpartitioned assets built with the same window in the step before (Dagster cannot run a
-partitioned asset that reads another partitioned asset in a run without a partition, the
-landing sensor's and ``segmart run``'s). A run of the partition range [first, last] rebuilds
-the rows dated in [first − lookback_days, last + 1 day): late rows and ad conversions the
-platforms revised within the look-back are replaced. A bound at the edge of the partitions is
-left open, so a range reaching the newest partition also rebuilds rows dated after it
-(today's, still incomplete), and one starting at the first partition rows dated before
-``start_date``. A run without a partition rebuilds everything (``--full-refresh``) or what the
-raw layer gained (pipelines/transform/catchup.py).
+The dated facts (dbt tag ``daily_partitioned``) are daily-partitioned in Dagster and
+incremental in dbt over a window of days: the web events (int_events_sourced,
+int_events_channeled), the sessions built from them (int_sessions), the order lines
+(int_order_lines_converted) and the ad spend (fct_ad_spend_daily). A run of the partition
+range [first, last] rebuilds the rows dated in [first − lookback_days, last + 1 day): late
+rows and ad conversions the platforms revised within the look-back are replaced. A bound at
+the edge of the partitions is left open, so a range reaching the newest partition also
+rebuilds rows dated after it (today's, still incomplete), and one starting at the first
+partition rows dated before ``start_date``. A run without a partition (the landing sensor's,
+``segmart run``) rebuilds everything (``--full-refresh``) or what the raw layer gained
+(pipelines/transform/catchup.py).
 """
 
 from __future__ import annotations
@@ -25,13 +24,13 @@ import dagster as dg
 from pipelines.settings import load_config
 
 PARTITIONED_TAG = "daily_partitioned"
-WINDOWED_TAG = "windowed"
-# the raw entity (pipelines/ingest/entities.yaml) whose dates each windowed model (partitioned
-# or not) follows
+# the raw entity (pipelines/ingest/entities.yaml) whose dates each daily-partitioned model
+# follows
 DATED_ENTITIES = {
     "int_events_sourced": "events",
     "int_events_channeled": "events",
     "int_sessions": "events",
+    "int_order_lines_converted": "orders",
     "fct_ad_spend_daily": "ad_spend_daily",
 }
 WINDOW_ENV = ("SEGMART_WINDOW_START", "SEGMART_WINDOW_END")

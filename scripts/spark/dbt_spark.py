@@ -125,13 +125,12 @@ def invoke_dbt(args: list[str], work: Path, project_dir: Path = DBT_PROJECT_DIR)
 
 
 def rebuild_window(start: str, end: str, dbt_vars: list[str], work: Path, project: Path) -> None:
-    """The incremental path of the daily-partitioned models and the windowed event models
-    they read on Spark (``insert_overwrite`` of the window's days,
-    dbt_project/macros/incremental/window.sql), as a Dagster partition run does it: the
-    window in SEGMART_WINDOW_START / SEGMART_WINDOW_END."""
+    """The incremental path of the daily-partitioned models on Spark (``insert_overwrite`` of
+    the window's days, dbt_project/macros/incremental/window.sql), as a Dagster partition
+    run does it: the window in SEGMART_WINDOW_START / SEGMART_WINDOW_END."""
     os.environ.update({"SEGMART_WINDOW_START": start, "SEGMART_WINDOW_END": end})
     try:
-        select = ["--select", "tag:daily_partitioned tag:windowed"]
+        select = ["--select", "tag:daily_partitioned"]
         no_tests = ["--exclude-resource-type", "test", "unit_test"]
         invoke_dbt(["build", *dbt_vars, *select, *no_tests], work, project)
     finally:

@@ -1,14 +1,14 @@
 """Daily partitions and incremental dbt models, on the real Dagster job and real dbt.
 
 One small generated home: the base landing without the newest GA4 day, without an earlier
-day inside the look-back (its events arrive late, with the newest day) and without one Shopify
-orders export, run as ``segmart run`` runs it (the job, no partition); then the held-back GA4 files land and the landing
-sensor's run (the job, no partition) builds them incrementally. The proofs: that run builds
-only the new days plus the look-back (the daily-partitioned models and the windowed event
-models they read) and equals a full refresh on the same data, a sensor run
-for the orders file (nothing dated new) leaves the partitioned models untouched, re-running a
-day's partition changes nothing, a backfill of a date range is one run, the schedule asks for
-the right day.
+day inside the look-back (its events arrive late, with the newest day), without the last
+month's Shopify orders export and without the NPS export, run as ``segmart run`` runs it (the
+job, no partition); then the held-back GA4 and orders files land and the landing sensor's
+run (the job, no partition) builds them incrementally. The proofs: that run builds only the
+new days plus the look-back (every daily-partitioned model: events, sessions, order lines,
+ad spend) and equals a full refresh on the same data, a sensor run for the NPS file (nothing
+dated new for the daily models) leaves them untouched, re-running a day's partition changes
+nothing, a backfill of a date range is one run, the schedule asks for the right day.
 """
 
 from __future__ import annotations
@@ -31,12 +31,23 @@ from tests.reliability.pipeline_home import snapshot, snapshot_diff
 
 NEW_DAY = "2024-12-31"
 LATE_DAY = "2024-12-29"  # inside the 3-day look-back of NEW_DAY
-PARTITIONED = ("int_sessions", "fct_ad_spend_daily")  # daily-partitioned in Dagster
-# incremental over the same window, unpartitioned assets (they feed int_sessions)
-WINDOWED = ("int_events_sourced", "int_events_channeled", *PARTITIONED)
-# the windowed models outside the marts schema, compared beside every mart
-INTERMEDIATE_WINDOWED = ("int_events_sourced", "int_events_channeled", "int_sessions")
-ORDERS_FILE = "crm/shopify/orders_export_24.csv"  # lands last: nothing dated for the daily models
+# daily-partitioned in Dagster, incremental in dbt: {model: its date column}
+PARTITIONED = {
+    "int_events_sourced": "event_date",
+    "int_events_channeled": "event_date",
+    "int_sessions": "session_date",
+    "int_order_lines_converted": "order_date",
+    "fct_ad_spend_daily": "spend_date",
+}
+# the partitioned models outside the marts schema, compared beside every mart
+INTERMEDIATE = (
+    "int_events_sourced",
+    "int_events_channeled",
+    "int_sessions",
+    "int_order_lines_converted",
+)
+ORDERS_FILE = "crm/shopify/orders_export_24.csv"  # December 2024: lands with the GA4 files
+NPS_FILE = "crm/nps/delighted-responses-2025-01-01.csv"  # lands last: nothing for the daily models
 LOOKBACK_DAYS = 3  # config/segmart.yaml default
 
 
@@ -55,10 +66,8 @@ def _land(source: Path, home: Path, files: list[Path]) -> None:
 
 
 def _snapshot(home: Path):
-    """Every mart table and the windowed intermediate models, rows in a canonical order."""
-    return snapshot(
-        home / "warehouse" / "segmart.duckdb", schemas=("marts",), tables=INTERMEDIATE_WINDOWED
-    )
+    """Every mart table and the partitioned intermediate models, rows in a canonical order."""
+    return snapshot(home / "warehouse" / "segmart.duckdb", schemas=("marts",), tables=INTERMEDIATE)
 
 
 def _count(home: Path, sql: str):
@@ -101,13 +110,13 @@ def _sensor_run(home: Path, dagster_home: Path):
 
 
 def _daily_builds(result) -> dict[str, tuple[str | None, dict[str, str]]]:
-    """{windowed model: (partition, segmart/* metadata)} of the run's materializations."""
+    """{partitioned model: (partition, segmart/* metadata)} of the run's materializations."""
     out = {}
     for event in result.all_events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
             continue
         key = event.asset_key.to_user_string()
-        if key in WINDOWED:
+        if key in PARTITIONED:
             metadata = event.event_specific_data.materialization.metadata
             meta = {k: v.value for k, v in metadata.items() if k.startswith("segmart/")}
             assert key not in out, f"{key} materialized twice"
@@ -116,14 +125,19 @@ def _daily_builds(result) -> dict[str, tuple[str | None, dict[str, str]]]:
 
 
 def _latest_raw_date(home: Path) -> date:
-    """The latest date in the dated raw data (events, ad spend), read straight from Parquet."""
+    """The latest date in the dated raw data (events, orders, ad spend), read straight from
+    Parquet."""
     with duckdb.connect() as con:
         return max(
             con.execute(
                 f"select max(cast({column} as date)) from read_parquet(?, union_by_name = true)",
                 [[str(p) for p in (home / "raw" / entity).glob("[0-9a-f]*.parquet")]],
             ).fetchone()[0]
-            for entity, column in (("events", "event_at"), ("ad_spend_daily", "spend_date"))
+            for entity, column in (
+                ("events", "event_at"),
+                ("orders", "ordered_at"),
+                ("ad_spend_daily", "spend_date"),
+            )
         )
 
 
@@ -138,9 +152,20 @@ def _materialized_partitions(result, key: str) -> list[str | None]:
     )
 
 
+def _first_order_day(path: Path) -> date:
+    """The earliest UTC day of a Shopify export's orders (its ``Created at``, with offset)."""
+    created = pd.read_csv(path, usecols=["Created at"])["Created at"]
+    return (
+        pd.to_datetime(created, format="%Y-%m-%d %H:%M:%S %z", errors="coerce", utc=True)
+        .min()
+        .date()
+    )
+
+
 @pytest.fixture(scope="module")
 def incremental(tmp_path_factory):
-    """The base run, new GA4 files, the sensor's run; digests after it and the home."""
+    """The base run, new GA4 and orders files, the sensor's run; digests after it and the
+    home."""
     from pipelines.generate import generate
 
     root = tmp_path_factory.mktemp("partitions")
@@ -151,7 +176,7 @@ def incremental(tmp_path_factory):
     assert (source / ORDERS_FILE).exists()
     home, dagster_home = root / "home", root / "dagster_home"
     dagster_home.mkdir()
-    ignored = [p.name for p in held] + [Path(ORDERS_FILE).name]
+    ignored = [p.name for p in held] + [Path(ORDERS_FILE).name, Path(NPS_FILE).name]
     shutil.copytree(source, home / "landing" / "demo", ignore=shutil.ignore_patterns(*ignored))
 
     # the base run: the job without a partition, as `segmart run` starts it (checks off)
@@ -160,21 +185,24 @@ def incremental(tmp_path_factory):
         base_run = instance.get_run_records(limit=1)[0].dagster_run.run_id
         base_builds = {
             key: instance.fetch_materializations(dg.AssetKey(key), limit=1).records[0]
-            for key in WINDOWED
+            for key in PARTITIONED
         }
     assert all(record.run_id == base_run for record in base_builds.values())
     base_sessions = _count(
         home, f"select count(*) from intermediate.int_sessions where session_date >= '{LATE_DAY}'"
     )
-    window_start = date.fromisoformat(LATE_DAY) - timedelta(days=LOOKBACK_DAYS)
-    base_events_before_window = {
+    # the new files start on the first day of the orders export (before the late GA4 day)
+    first_new_day = min(date.fromisoformat(LATE_DAY), _first_order_day(source / ORDERS_FILE))
+    window_start = first_new_day - timedelta(days=LOOKBACK_DAYS)
+    base_rows_before_window = {
         table: _count(
             home,
-            f"select count(*) from intermediate.{table} where event_date < '{window_start}'",
+            f"select count(*) from intermediate.{table} where {column} < '{window_start}'",
         )
-        for table in ("int_events_sourced", "int_events_channeled")
+        for table, column in PARTITIONED.items()
+        if table in INTERMEDIATE
     }
-    _land(source, home, held)
+    _land(source, home, [*held, source / ORDERS_FILE])
     result, logs = _sensor_run(home, dagster_home)
     assert result.success, "the sensor's run failed"
     return {
@@ -183,7 +211,8 @@ def incremental(tmp_path_factory):
         "source": source,
         "incremental": _snapshot(home),
         "base_sessions_from_late_day": base_sessions,
-        "base_events_before_window": base_events_before_window,
+        "first_new_day": first_new_day,
+        "base_rows_before_window": base_rows_before_window,
         "base_builds": {
             key: {
                 k: v.value
@@ -204,29 +233,30 @@ def test_a_sensor_run_builds_only_the_new_days(incremental):
     for meta in incremental["base_builds"].values():
         assert meta["segmart/window"] == "[-inf, +inf)"
         assert meta["segmart/build_reason"].startswith("no partition: full refresh")
-    # the new files start on the late day: the sensor's run rebuilt the rows from the late day
-    # minus the look-back to the latest date in the raw data (+1, end exclusive), not the two
-    # years before; one unpartitioned materialization per model says so
+    # the new files start on the first day of the orders export: the sensor's run rebuilt
+    # the rows from that day minus the look-back to the latest date in the raw data (+1, end
+    # exclusive), not the two years before; one unpartitioned materialization per
+    # daily-partitioned model (events, sessions, order lines, ad spend) says so
     latest = _latest_raw_date(incremental["home"])
-    start = date.fromisoformat(LATE_DAY) - timedelta(days=LOOKBACK_DAYS)
+    first = incremental["first_new_day"]
+    start = first - timedelta(days=LOOKBACK_DAYS)
     window = f"[{start.isoformat()}, {(latest + timedelta(days=1)).isoformat()})"
-    for key in WINDOWED:
+    assert set(incremental["sensor_builds"]) == set(PARTITIONED)
+    for key in PARTITIONED:
         partition, meta = incremental["sensor_builds"][key]
         assert partition is None
-        assert meta["segmart/partitions"] == f"{LATE_DAY}..{latest.isoformat()}"
+        assert meta["segmart/partitions"] == f"{first.isoformat()}..{latest.isoformat()}"
         assert meta["segmart/window"] == window
         assert "new dated raw file(s)" in meta["segmart/build_reason"]
-    for prefix in ("Daily-partitioned models:", "Windowed models:"):
-        logged = [m for m in incremental["sensor_logs"] if m.startswith(prefix)]
-        assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
-    # the windowed event models hold only the rows of the window that changed: the events
-    # dated before it are those of the base run, in number
+    logged = [m for m in incremental["sensor_logs"] if m.startswith("Daily-partitioned models:")]
+    assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
+    # the partitioned intermediate models hold only the rows of the window that changed: the
+    # rows dated before it are those of the base run, in number
     home = incremental["home"]
-    for table in ("int_events_sourced", "int_events_channeled"):
-        kept = _count(
-            home, f"select count(*) from intermediate.{table} where event_date < '{start}'"
-        )
-        assert kept == incremental["base_events_before_window"][table]
+    for table, kept_before in incremental["base_rows_before_window"].items():
+        column = PARTITIONED[table]
+        kept = _count(home, f"select count(*) from intermediate.{table} where {column} < '{start}'")
+        assert kept == kept_before
     # the record of the raw files built from now holds the new files
     record = (incremental["home"] / "state" / "partitioned_build.json").read_text()
     for path in (incremental["home"] / "raw" / "events").glob("[0-9a-f]*.parquet"):
@@ -246,6 +276,13 @@ def test_incremental_run_equals_a_full_refresh(incremental):
     )
     assert late > 0 and new > 0
     assert late + new > incremental["base_sessions_from_late_day"]
+    # the December orders reached the partitioned order lines and the orders mart
+    december = _count(
+        home,
+        "select count(*) from intermediate.int_order_lines_converted "
+        "where order_date >= '2024-12-02'",
+    )
+    assert december > 0
     # a full refresh on the same data: the job tagged segmart/full_refresh=true
     result = _run_partitioned(
         home, incremental["dagster_home"], tags={"segmart/full_refresh": "true"}
@@ -254,7 +291,7 @@ def test_incremental_run_equals_a_full_refresh(incremental):
     assert _materialized_partitions(result, "int_sessions") == [None]
     assert _daily_builds(result)["int_sessions"][1]["segmart/window"] == "[-inf, +inf)"
     full = _snapshot(home)
-    assert set(WINDOWED) | {"fct_sessions", "fct_touchpoints", "dim_customers"} <= set(full)
+    assert set(PARTITIONED) | {"fct_sessions", "fct_orders", "dim_customers"} <= set(full)
     # every mart equal row by row, floats within 1e-9 relative (parallel sums' last bits)
     assert snapshot_diff(incremental["incremental"], full) == {}
 
@@ -315,17 +352,18 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
 ):
     home, dagster_home = incremental["home"], incremental["dagster_home"]
     database = home / "warehouse" / "segmart.duckdb"
-    before = snapshot(database, tables=WINDOWED)
+    before = snapshot(database, tables=tuple(PARTITIONED))
     record = (home / "state" / "partitioned_build.json").read_text()
-    orders_before = _count(home, "select count(*) from marts.fct_orders")
-    _land(incremental["source"], home, [incremental["source"] / ORDERS_FILE])
+    responses_before = _count(home, "select count(*) from marts.fct_nps_responses")
+    _land(incremental["source"], home, [incremental["source"] / NPS_FILE])
 
     result, logs = _sensor_run(home, dagster_home)
     assert result.success
     # no dbt build of the daily models (none of their dbt tests ran), the tables untouched,
     # the record kept; their outputs say so, so the marts after them still ran
     builds = _daily_builds(result)
-    for key in WINDOWED:
+    assert set(builds) == set(PARTITIONED)
+    for key in PARTITIONED:
         partition, meta = builds[key]
         assert partition is None
         assert meta["segmart/window"] == "nothing built"
@@ -335,14 +373,14 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.step_key in ("segmart_dbt_daily", "segmart_dbt_upstream")
-        and e.event_specific_data.asset_key.to_user_string() in WINDOWED
+        and e.event_specific_data.asset_key.to_user_string() in PARTITIONED
     ]
     assert dbt_tests == []
     assert check_results(result)  # the raw, dbt and reconciliation checks after them did run
     assert any(m.startswith("Daily-partitioned models: nothing to build") for m in logs)
-    assert snapshot_diff(before, snapshot(database, tables=WINDOWED)) == {}
+    assert snapshot_diff(before, snapshot(database, tables=tuple(PARTITIONED))) == {}
     assert (home / "state" / "partitioned_build.json").read_text() == record
-    assert _count(home, "select count(*) from marts.fct_orders") > orders_before
+    assert _count(home, "select count(*) from marts.fct_nps_responses") > responses_before
 
     # the daily models alone with nothing new: no materialization at all, still a success
     alone = _run_partitioned(
@@ -350,7 +388,7 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
     )
     assert alone.success
     assert _daily_builds(alone) == {}
-    assert snapshot_diff(before, snapshot(database, tables=WINDOWED)) == {}
+    assert snapshot_diff(before, snapshot(database, tables=tuple(PARTITIONED))) == {}
 
 
 def test_the_daily_schedule_requests_the_day_that_ended(tmp_path):
@@ -424,7 +462,7 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
     first, snapshot = plan()  # no warehouse, no record
     assert (first.rebuild, first.full_refresh, first.partition_range) == (True, True, None)
     declared = declared_columns(manifest)
-    assert set(declared) == set(WINDOWED)
+    assert set(declared) == set(PARTITIONED)
     _warehouse_with(tmp_path, declared)
     save_snapshot(paths, snapshot)
     nothing, _ = plan()

@@ -4,7 +4,7 @@
     partition_by=segmart.window_partition_by('event_date'),
     on_schema_change='fail',
     meta={'window_column': 'event_date'},
-    tags=['windowed'],
+    tags=['daily_partitioned'],
 ) }}
 
 {#- Web events with their traffic source, medium, campaign and default channel group, the
