@@ -5,10 +5,12 @@ One home goes through the faults in order, each test starting from what the prev
 
 1. the disk fills up during ingest (the home is a small tmpfs; root only, else skipped);
 2. SIGKILL of the whole process group during ``dbt build`` (after some models are built),
-   then a rerun: the killed run's warehouse pool slot is recovered with a message;
+   then a rerun: the killed run's warehouse pool slot is recovered with a message, and the
+   rerun builds marts identical to the uninterrupted run; that rerun is itself killed
+   between the swap of ``marts.duckdb`` and the Parquet files, and the next run recovers
+   again and finishes the publish (one run fewer than two separate kill-and-rerun tests);
 3. a memory cap far too low (``duckdb.memory_limit: 1MB`` in the home's segmart.yaml);
-4. the disk fills up at the start of the publish (tmpfs again);
-5. SIGKILL between the swap of ``marts.duckdb`` and the Parquet files, then a rerun.
+4. the disk fills up at the start of the publish (tmpfs again).
 
 After every fault the serving copy is readable (the previous one, or none yet) and nothing
 half-written is left; the runs after the faults publish marts identical to the uninterrupted run
@@ -189,7 +191,10 @@ def test_1_disk_full_during_ingest(disk, baseline):
         disk.resize("512m")  # space again for the next runs
 
 
-def test_2_kill_during_dbt_then_rerun(disk, baseline):
+def test_2_kill_during_dbt_then_kill_mid_publish_then_rerun(disk, baseline):
+    """Killed in dbt: nothing published, the rerun frees the slot and builds identical marts.
+    Killed in that rerun between the swap of ``marts.duckdb`` and the Parquet files: the new
+    database is complete and readable, and the next run recovers and finishes the publish."""
     killed = Run(disk.home, disk.env, FAST)
     killed.wait_for(
         lambda: killed.count("segmart_dbt - ASSET_MATERIALIZATION") >= DBT_MODELS_BEFORE_KILL
@@ -198,9 +203,22 @@ def test_2_kill_during_dbt_then_rerun(disk, baseline):
     serving = disk.home / "serving" / "marts.duckdb"
     assert not serving.exists()  # nothing was published yet: none, never half a copy
 
+    paused = disk.home / "state" / "fault-publish.mid_swap.paused"
+    rerun = Run(disk.home, {**disk.env, "SEGMART_FAULT_PAUSE": "publish.mid_swap"}, FAST)
+    rerun.wait_for(paused.exists)
+    assert "left unfinished by a killed process" in rerun.output  # its pool slot was freed
+    # the rerun got as far as the publish, and swapped in a complete copy of its marts
+    _same_marts(disk.home, baseline)
+    assert not list(disk.home.glob("raw/**/*.tmp"))
+    assert not list(disk.home.glob("manifest/**/*.tmp"))
+    rerun.kill()
+    paused.unlink()
+    assert serving_readable(disk.home)  # the new database file, complete
+    assert [p for p in (disk.home / "serving").rglob(".*.parquet")]  # the swap was cut
+
     done = run(disk.home, disk.env, FAST)
     assert done.proc.returncode == 0, done.tail(60)
-    assert "left unfinished by a killed process" in done.output  # its pool slot was freed
+    assert "left unfinished by a killed process" in done.output
     _same_marts(disk.home, baseline)
     _no_leftovers(disk.home)
 
@@ -237,20 +255,4 @@ def test_4_disk_full_during_publish(disk, baseline):
     assert "disk full: free space" in line
     assert _serving_files(disk.home) == before  # the previous copy, byte for byte
     serving_readable(disk.home)
-    _no_leftovers(disk.home)
-
-
-def test_5_kill_mid_publish_then_rerun(disk, baseline):
-    paused = disk.home / "state" / "fault-publish.mid_swap.paused"
-    killed = Run(disk.home, {**disk.env, "SEGMART_FAULT_PAUSE": "publish.mid_swap"}, FAST)
-    killed.wait_for(paused.exists)
-    killed.kill()
-    paused.unlink()
-    assert serving_readable(disk.home)  # the new database file, complete
-    assert [p for p in (disk.home / "serving").rglob(".*.parquet")]  # the swap was cut
-
-    done = run(disk.home, disk.env, FAST)
-    assert done.proc.returncode == 0, done.tail(60)
-    assert "left unfinished by a killed process" in done.output
-    _same_marts(disk.home, baseline)
     _no_leftovers(disk.home)
