@@ -15,7 +15,10 @@ daily-partitioned models were last built from are recorded in
 * new dated raw files, or files rewritten in place (``segmart forget``): the partitions from
   the earliest date in those files to the latest date in the raw data, as one run. Every day
   after a late one is rebuilt, so the columns counting a visitor's earlier sessions stay
-  right; days after the latest data hold no rows;
+  right; days after the latest data hold no rows. A row of a new file whose natural key is
+  in older raw files too (a re-exported order line) replaces those versions in staging: the
+  earliest date of those versions counts as well, so a line whose date moved leaves no stale
+  copy on its old day;
 * the code (dbt models, macros, seeds such as the FX rates) or the home's configuration
   (dbt vars) changed since that build (hashes kept in the record): a full refresh;
 * nothing new: the partitioned models are left as they are.
@@ -53,10 +56,15 @@ class PartitionPlan:
 
 
 def _dated_columns() -> dict[str, str]:
+    """{dated raw entity: its date column}."""
+    return {name: ent.dated_by for name, ent in _dated_entities().items()}
+
+
+def _dated_entities():
     from pipelines.ingest.contract import entities
 
     contract = entities()
-    return {name: contract[name].dated_by for name in sorted(set(DATED_ENTITIES.values()))}
+    return {name: contract[name] for name in sorted(set(DATED_ENTITIES.values()))}
 
 
 def raw_snapshot(paths: HomePaths) -> dict[str, list[int]]:
@@ -123,6 +131,44 @@ def date_span(paths: HomePaths, files: list[str]) -> tuple[date, date] | None:
     return min(s[0] for s in spans), max(s[1] for s in spans)
 
 
+def rebuild_span(
+    paths: HomePaths, changed: list[str], snapshot: list[str]
+) -> tuple[date, date] | None:
+    """(earliest, latest) date to rebuild for the ``changed`` raw files: their own dates, and
+    the dates of the earlier versions, in the other raw files of ``snapshot``, of the natural
+    keys they hold (staging keeps only a key's latest version, so its old day changes too).
+    None if the changed files hold no row."""
+    spans = []
+    with duckdb.connect() as con:
+        for entity, ent in _dated_entities().items():
+            new = [str(paths.raw / f) for f in changed if f.startswith(f"{entity}/")]
+            if not new:
+                continue
+            column = f'cast("{ent.dated_by}" as date)'
+            keys = ", ".join(f'"{k}"' for k in ent.key)
+            sql = f"select {column} as day from read_parquet($new, union_by_name = true)"
+            params = {"new": new}
+            old = sorted(
+                str(paths.raw / f)
+                for f in set(snapshot) - set(changed)
+                if f.startswith(f"{entity}/")
+            )
+            if old and ent.dated_by not in ent.key:  # a key with its date cannot move days
+                sql += (
+                    f" union all select old.day from (select {keys}, {column} as day"
+                    " from read_parquet($old, union_by_name = true)) as old"
+                    f" semi join (select distinct {keys} from read_parquet($new, union_by_name ="
+                    f" true)) as new using ({keys})"
+                )
+                params["old"] = old
+            span = con.execute(f"select min(day), max(day) from ({sql})", params).fetchone()
+            if span[0] is not None:
+                spans.append(span)
+    if not spans:
+        return None
+    return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
 def _warehouse_matches(paths: HomePaths, expected: dict[str, set[str]]) -> str | None:
     """None when every partitioned table exists with the declared columns, else why not."""
     if not paths.warehouse.exists():
@@ -178,7 +224,8 @@ def plan_partitions(
     changed = sorted(f for f, stat in snapshot.items() if saved.get(f) != stat)
     if not changed:
         return PartitionPlan(False, False, None, "no new dated raw data"), snapshot
-    new_span, data_span = date_span(paths, changed), date_span(paths, list(snapshot))
+    new_span = rebuild_span(paths, changed, list(snapshot))
+    data_span = date_span(paths, list(snapshot))
     if new_span is None or data_span is None:  # new files without a single dated row
         return PartitionPlan(False, False, None, "new dated raw files hold no rows"), snapshot
     key_range = range_for_dates(partitions_def, new_span[0], data_span[1], current_time)

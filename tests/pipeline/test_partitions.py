@@ -428,10 +428,17 @@ def test_the_window_of_a_partition_range_includes_the_look_back():
 
 
 def _write_raw(home: Path, entity: str, name: str, column: str, values: list[str]) -> Path:
+    """A raw file of ``entity``: the date ``column`` and its natural key, unique per row."""
+    from pipelines.ingest.contract import entities
+
     folder = home / "raw" / entity
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.parquet"
-    pd.DataFrame({column: pd.to_datetime(values)}).to_parquet(path)
+    frame = pd.DataFrame({column: pd.to_datetime(values)})
+    for key in entities()[entity].key:
+        if key != column:
+            frame[key] = [f"{name}-{i}" for i in range(len(frame))]
+    frame.to_parquet(path)
     return path
 
 
@@ -501,6 +508,46 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
     )
     save_snapshot(paths, snapshot)
     assert not plan()[0].rebuild
+
+
+def test_a_re_exported_order_line_also_rebuilds_the_day_of_its_earlier_version(tmp_path):
+    """Staging keeps a natural key's latest version: when a new export moves an order line to
+    another day, the day it left must be rebuilt too, or its stale copy would stay there."""
+    from pipelines.settings import home_paths
+    from pipelines.transform.catchup import declared_columns, plan_partitions, save_snapshot
+    from pipelines.transform.project import dbt_project, ensure_manifest
+
+    manifest = ensure_manifest(dbt_project())
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    now = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    paths = home_paths(tmp_path)
+    folder = tmp_path / "raw" / "orders"
+    folder.mkdir(parents=True)
+
+    def write(name: str, lines: list[tuple[str, str, str]]) -> None:
+        frame = pd.DataFrame(lines, columns=["order_id", "order_line_id", "ordered_at"])
+        frame["ordered_at"] = pd.to_datetime(frame["ordered_at"])
+        frame.to_parquet(folder / f"{name}.parquet")
+
+    def plan():
+        return plan_partitions(paths, daily, manifest, current_time=now)
+
+    write("cc01", [("A", "1", "2024-01-10 10:00"), ("B", "1", "2024-02-01 09:00")])
+    _warehouse_with(tmp_path, declared_columns(manifest))
+    save_snapshot(paths, plan()[1])
+    # new lines only: their own days, to the latest date in the data
+    write("cc02", [("C", "1", "2024-02-20 08:00")])
+    fresh, snapshot = plan()
+    assert fresh.partition_range == dg.PartitionKeyRange("2024-02-20", "2024-02-20")
+    save_snapshot(paths, snapshot)
+    # line A/1 re-exported on another day: its earlier day (2024-01-10) is rebuilt as well
+    write("cc03", [("A", "1", "2024-02-21 10:00"), ("D", "1", "2024-02-21 11:00")])
+    moved, _ = plan()
+    assert moved.partition_range == dg.PartitionKeyRange("2024-01-10", "2024-02-21")
+    # the same key in a line of another order is another line: no earlier version
+    write("cc03", [("A", "2", "2024-02-21 10:00"), ("D", "1", "2024-02-21 11:00")])
+    other, _ = plan()
+    assert other.partition_range == dg.PartitionKeyRange("2024-02-21", "2024-02-21")
 
 
 def test_a_run_without_a_partition_builds_the_plan_with_the_look_back(tmp_path):
