@@ -243,7 +243,8 @@ class DailyBuild:
     """What one run builds of the daily-partitioned models, and why.
 
     ``window`` None: nothing to build. ``snapshot``: the raw state to record once the build
-    succeeded (None: leave the record as it is).
+    succeeded (None: leave the record as it is). ``partition_range``: the partitions an
+    incremental build rebuilds (None for a full refresh or nothing).
     """
 
     window: Window | None
@@ -251,6 +252,7 @@ class DailyBuild:
     partitions: str
     reason: str
     snapshot: dict[str, list[int]] | None = None
+    partition_range: dg.PartitionKeyRange | None = None
 
     def metadata(self) -> dict[str, str]:
         """Materialization metadata: the window built (or none) and why."""
@@ -293,4 +295,4 @@ def daily_build(
     first, last = partition_range.start, partition_range.end
     window = window_for(partitions_def, first, last, lookback_days)
     reason += f", {lookback_days} look-back day(s)"
-    return DailyBuild(window, False, f"{first}..{last}", reason, snapshot)
+    return DailyBuild(window, False, f"{first}..{last}", reason, snapshot, partition_range)

@@ -116,6 +116,24 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
         yield dg.Output(None, output_name=name, metadata=build.metadata())
 
 
+def _partition_materializations(
+    context: dg.AssetExecutionContext,
+    build: DailyBuild,
+    partitions_def: dg.DailyPartitionsDefinition,
+):
+    """In a run without a partition, one materialization per model and day an incremental
+    build rebuilt, so that Dagster's partition status shows those days as materialized (a
+    partitioned run gets them from Dagster itself; a full refresh records none: years of
+    days would cost minutes of event-log writes)."""
+    if build.partition_range is None or _run_partition_range(context) is not None:
+        return
+    days = partitions_def.get_partition_keys_in_range(build.partition_range)
+    graph = context.job_def.asset_layer.asset_graph
+    for key in (k for k in graph.toposorted_asset_keys if k in context.selected_asset_keys):
+        for day in days:
+            yield dg.AssetMaterialization(asset_key=key, partition=day, metadata=build.metadata())
+
+
 def _keys_in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
     graph = context.job_def.asset_layer.asset_graph
     return set(context.run.asset_selection or graph.executable_asset_keys)
@@ -216,6 +234,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             args.append("--full-refresh")
         with _window_env(build.window):
             yield from _with_metadata(dbt.cli(args, context=context).stream(), build.metadata())
+        yield from _partition_materializations(context, build, partitions_def)
         # the record covers every daily model: a run of only some of them leaves it for the
         # next run
         built = {key.path[-1] for key in context.selected_asset_keys}

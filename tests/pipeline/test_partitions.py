@@ -110,10 +110,11 @@ def _sensor_run(home: Path, dagster_home: Path):
 
 
 def _daily_builds(result) -> dict[str, tuple[str | None, dict[str, str]]]:
-    """{partitioned model: (partition, segmart/* metadata)} of the run's materializations."""
+    """{partitioned model: (partition, segmart/* metadata)} of a run without a partition: its
+    unpartitioned materialization (a catch-up also records one per rebuilt day, beside it)."""
     out = {}
     for event in result.all_events:
-        if event.event_type_value != "ASSET_MATERIALIZATION":
+        if event.event_type_value != "ASSET_MATERIALIZATION" or event.partition is not None:
             continue
         key = event.asset_key.to_user_string()
         if key in PARTITIONED:
@@ -222,6 +223,7 @@ def incremental(tmp_path_factory):
             for key, record in base_builds.items()
         },
         "sensor_builds": _daily_builds(result),
+        "sensor_partitions": {key: _materialized_partitions(result, key) for key in PARTITIONED},
         "sensor_logs": logs,
     }
 
@@ -248,6 +250,10 @@ def test_a_sensor_run_builds_only_the_new_days(incremental):
         assert meta["segmart/partitions"] == f"{first.isoformat()}..{latest.isoformat()}"
         assert meta["segmart/window"] == window
         assert "new dated raw file(s)" in meta["segmart/build_reason"]
+    # and one materialization per model and rebuilt day, for Dagster's partition status
+    days = [d.date().isoformat() for d in pd.date_range(first, latest, freq="D")]
+    for key in PARTITIONED:
+        assert incremental["sensor_partitions"][key] == [*days, None]
     logged = [m for m in incremental["sensor_logs"] if m.startswith("Daily-partitioned models:")]
     assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
     # the partitioned intermediate models hold only the rows of the window that changed: the
@@ -364,6 +370,7 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
     builds = _daily_builds(result)
     assert set(builds) == set(PARTITIONED)
     for key in PARTITIONED:
+        assert _materialized_partitions(result, key) == [None]  # no day rebuilt
         partition, meta = builds[key]
         assert partition is None
         assert meta["segmart/window"] == "nothing built"
