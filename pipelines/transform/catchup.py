@@ -55,11 +55,6 @@ class PartitionPlan:
     reason: str
 
 
-def _dated_columns() -> dict[str, str]:
-    """{dated raw entity: its date column}."""
-    return {name: ent.dated_by for name, ent in _dated_entities().items()}
-
-
 def _dated_entities():
     from pipelines.ingest.contract import entities
 
@@ -72,7 +67,7 @@ def raw_snapshot(paths: HomePaths) -> dict[str, list[int]]:
     from pipelines.automation.up_to_date import file_stats
 
     out = {}
-    for entity in _dated_columns():
+    for entity in _dated_entities():
         stats = file_stats(paths.raw / entity, "[0-9a-f]*.parquet")
         out |= {f"{entity}/{name}": stat for name, stat in stats.items()}
     return out
@@ -111,56 +106,34 @@ def _saved_record(paths: HomePaths) -> dict | None:
         return None
 
 
-def date_span(paths: HomePaths, files: list[str]) -> tuple[date, date] | None:
-    """(earliest, latest) date (dated_by column, UTC) in the given raw files; None if no row."""
-    spans = []
-    with duckdb.connect() as con:
-        for entity, column in _dated_columns().items():
-            chosen = [str(paths.raw / f) for f in files if f.startswith(f"{entity}/")]
-            if not chosen:
-                continue
-            span = con.execute(
-                f'select min(cast("{column}" as date)), max(cast("{column}" as date)) '
-                "from read_parquet(?, union_by_name = true)",
-                [chosen],
-            ).fetchone()
-            if span[0] is not None:
-                spans.append(span)
-    if not spans:
-        return None
-    return min(s[0] for s in spans), max(s[1] for s in spans)
-
-
-def rebuild_span(
-    paths: HomePaths, changed: list[str], snapshot: list[str]
+def date_span(
+    paths: HomePaths, files: list[str], others: list[str] = ()
 ) -> tuple[date, date] | None:
-    """(earliest, latest) date to rebuild for the ``changed`` raw files: their own dates, and
-    the dates of the earlier versions, in the other raw files of ``snapshot``, of the natural
-    keys they hold (staging keeps only a key's latest version, so its old day changes too).
-    None if the changed files hold no row."""
+    """(earliest, latest) date (dated_by column, UTC) in the given raw files; None if no row.
+
+    With ``others`` (the other raw files), also the dates of the earlier versions, in them,
+    of the natural keys ``files`` hold: staging keeps only a key's latest version, so the day
+    an earlier version sits on changes too.
+    """
     spans = []
     with duckdb.connect() as con:
         for entity, ent in _dated_entities().items():
-            new = [str(paths.raw / f) for f in changed if f.startswith(f"{entity}/")]
-            if not new:
+            chosen = [str(paths.raw / f) for f in files if f.startswith(f"{entity}/")]
+            if not chosen:
                 continue
             column = f'cast("{ent.dated_by}" as date)'
             keys = ", ".join(f'"{k}"' for k in ent.key)
-            sql = f"select {column} as day from read_parquet($new, union_by_name = true)"
-            params = {"new": new}
-            old = sorted(
-                str(paths.raw / f)
-                for f in set(snapshot) - set(changed)
-                if f.startswith(f"{entity}/")
-            )
-            if old and ent.dated_by not in ent.key:  # a key with its date cannot move days
+            sql = f"select {column} as day from read_parquet($files, union_by_name = true)"
+            params = {"files": chosen}
+            earlier = sorted(str(paths.raw / f) for f in others if f.startswith(f"{entity}/"))
+            if earlier and ent.dated_by not in ent.key:  # a key with its date cannot move days
                 sql += (
                     f" union all select old.day from (select {keys}, {column} as day"
-                    " from read_parquet($old, union_by_name = true)) as old"
-                    f" semi join (select distinct {keys} from read_parquet($new, union_by_name ="
+                    " from read_parquet($earlier, union_by_name = true)) as old"
+                    f" semi join (select distinct {keys} from read_parquet($files, union_by_name ="
                     f" true)) as new using ({keys})"
                 )
-                params["old"] = old
+                params["earlier"] = earlier
             span = con.execute(f"select min(day), max(day) from ({sql})", params).fetchone()
             if span[0] is not None:
                 spans.append(span)
@@ -224,8 +197,8 @@ def plan_partitions(
     changed = sorted(f for f, stat in snapshot.items() if saved.get(f) != stat)
     if not changed:
         return PartitionPlan(False, False, None, "no new dated raw data"), snapshot
-    new_span = rebuild_span(paths, changed, list(snapshot))
-    data_span = date_span(paths, list(snapshot))
+    unchanged = sorted(set(snapshot) - set(changed))
+    new_span, data_span = date_span(paths, changed, unchanged), date_span(paths, list(snapshot))
     if new_span is None or data_span is None:  # new files without a single dated row
         return PartitionPlan(False, False, None, "new dated raw files hold no rows"), snapshot
     key_range = range_for_dates(partitions_def, new_span[0], data_span[1], current_time)
