@@ -6,6 +6,8 @@ import os
 
 import dagster as dg
 
+from pipelines.automation import sqlite_pools  # noqa: F401  (atomic pool claims on SQLite)
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
