@@ -116,6 +116,10 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
         yield dg.Output(None, output_name=name, metadata=build.metadata())
 
 
+# a catch-up over more days records no day (each costs ~70 ms of event-log writes per model)
+MAX_RECORDED_DAYS = 62
+
+
 def _partition_materializations(
     context: dg.AssetExecutionContext,
     build: DailyBuild,
@@ -123,11 +127,17 @@ def _partition_materializations(
 ):
     """In a run without a partition, one materialization per model and day an incremental
     build rebuilt, so that Dagster's partition status shows those days as materialized (a
-    partitioned run gets them from Dagster itself; a full refresh records none: years of
-    days would cost minutes of event-log writes)."""
+    partitioned run gets them from Dagster itself). A full refresh, or a catch-up over more
+    than MAX_RECORDED_DAYS days (a late file far back, ``segmart forget``), records none:
+    years of days would cost minutes of event-log writes."""
     if build.partition_range is None or _run_partition_range(context) is not None:
         return
     days = partitions_def.get_partition_keys_in_range(build.partition_range)
+    if len(days) > MAX_RECORDED_DAYS:
+        context.log.info(
+            f"{len(days)} days rebuilt: not recorded per day (over {MAX_RECORDED_DAYS})"
+        )
+        return
     graph = context.job_def.asset_layer.asset_graph
     for key in (k for k in graph.toposorted_asset_keys if k in context.selected_asset_keys):
         for day in days:
