@@ -103,15 +103,13 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
     step downstream runs too, each model gets an output whose metadata says nothing was built
     (the tables are left untouched); alone, the step yields nothing.
     """
-    keys = context.selected_asset_keys
     graph = context.job_def.asset_layer.asset_graph
     own = set(context.assets_def.keys)
-    below = {child for key in keys for child in graph.get(key).child_keys}
+    below = {child for key in context.selected_asset_keys for child in graph.get(key).child_keys}
     if not (below - own) & _keys_in_run(context):
         context.log.info("Nothing downstream in this run: no materialization")
         return
-    # in dependency order, as Dagster requires of a step's outputs
-    for key in (k for k in graph.toposorted_asset_keys if k in keys):
+    for key in _selected_in_dependency_order(context):
         name = context.assets_def.get_output_name_for_asset_key(key)
         yield dg.Output(None, output_name=name, metadata=build.metadata())
 
@@ -138,10 +136,15 @@ def _partition_materializations(
             f"{len(days)} days rebuilt: not recorded per day (over {MAX_RECORDED_DAYS})"
         )
         return
-    graph = context.job_def.asset_layer.asset_graph
-    for key in (k for k in graph.toposorted_asset_keys if k in context.selected_asset_keys):
+    for key in _selected_in_dependency_order(context):
         for day in days:
             yield dg.AssetMaterialization(asset_key=key, partition=day, metadata=build.metadata())
+
+
+def _selected_in_dependency_order(context: dg.AssetExecutionContext) -> list[dg.AssetKey]:
+    """The step's selected assets in dependency order, as Dagster requires of its outputs."""
+    graph = context.job_def.asset_layer.asset_graph
+    return [k for k in graph.toposorted_asset_keys if k in context.selected_asset_keys]
 
 
 def _keys_in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
@@ -223,7 +226,8 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         (schedule, backfill) builds its partitions; a run without a partition (the landing
         sensor, ``segmart run``) builds what the raw layer gained since their last build
         (pipelines/transform/catchup.py), after this run's ingest. The materializations say
-        which window was built and why.
+        which window was built and why; such a catch-up also records each rebuilt day
+        (_partition_materializations).
         """
         dbt_env(segmart.paths)
         enforce_upstream_checks(context, _upstream_of_selection(context))
