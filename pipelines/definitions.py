@@ -6,7 +6,10 @@ import os
 
 import dagster as dg
 
-from pipelines.automation import sqlite_pools  # noqa: F401  (atomic pool claims on SQLite)
+from pipelines.automation import (  # noqa: F401  (patches of Dagster's SQLite event log)
+    sqlite_connections,  # reused connections
+    sqlite_pools,  # atomic pool claims
+)
 
 
 @dg.definitions
