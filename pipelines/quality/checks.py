@@ -13,8 +13,9 @@ import dagster as dg
 import duckdb
 
 from pipelines.quality.runner import QualityState, SuiteRun, run_suite
-from pipelines.quality.sources import raw_source, warehouse_source
+from pipelines.quality.sources import raw_data_files, raw_source, warehouse_source
 from pipelines.quality.suites import available_suites, load_suite
+from pipelines.quality.validated_files import MODES, ValidatedFiles
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.settings import HomePaths, load_config
 
@@ -39,7 +40,8 @@ def _finish(run: SuiteRun, home: HomePaths) -> SuiteRun:
 
 
 def validate_raw(home: HomePaths, entity: str, *, chunk_rows: int | None = None) -> SuiteRun:
-    """Validate ``expectations/raw__<entity>.json`` over ``{home}/raw/<entity>/*.parquet``."""
+    """Validate ``expectations/raw__<entity>.json`` over ``{home}/raw/<entity>/*.parquet``;
+    row-level expectations over the files not passed before (pipelines/quality/validated_files.py)."""
     from pipelines.ingest.contract import DUCKDB_TYPES, entities, lineage_columns
 
     ent = entities()[entity]
@@ -48,7 +50,10 @@ def validate_raw(home: HomePaths, entity: str, *, chunk_rows: int | None = None)
     pii = {c.name for c in ent.columns if c.pii}
     settings, default_chunk = _settings(home)
     suite = load_suite("raw", entity)
-    with raw_source(home.raw, entity, expected, settings) as source:
+    files = raw_data_files(home.raw, entity)
+    ledger = ValidatedFiles(home.state / "quality", suite)
+    row_files = ledger.pending(files) if _raw_rows_mode(home) == "new_files" else None
+    with raw_source(home.raw, entity, expected, settings, row_files=row_files) as source:
         run = run_suite(
             suite,
             source,
@@ -57,7 +62,17 @@ def validate_raw(home: HomePaths, entity: str, *, chunk_rows: int | None = None)
             chunk_rows=chunk_rows or default_chunk,
         )
         run.notes.insert(0, f"{source.files} raw files")
+    if run.passed:
+        ledger.record(files)
     return _finish(run, home)
+
+
+def _raw_rows_mode(home: HomePaths) -> str:
+    """``quality.raw_rows`` (config/segmart.yaml): ``new_files`` (default) or ``all_files``."""
+    mode = (load_config(home.root).get("quality") or {}).get("raw_rows") or "new_files"
+    if mode not in MODES:
+        raise ValueError(f"quality.raw_rows must be one of {MODES}, not {mode!r}")
+    return mode
 
 
 def validate_mart(home: HomePaths, mart: str, *, chunk_rows: int | None = None) -> SuiteRun:

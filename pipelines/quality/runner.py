@@ -16,6 +16,7 @@ from pipelines.quality import engine
 from pipelines.quality.engine import GxRunner, Outcome
 from pipelines.quality.sources import DuckSource
 from pipelines.quality.suites import Expectation, Suite, shared_parameters
+from pipelines.quality.validated_files import FILE_SCOPED_KEY
 
 DEFAULT_CHUNK_ROWS = 200_000
 
@@ -123,7 +124,9 @@ def run_suite(
     run_id: str | None = None,
     runner: GxRunner | None = None,
 ) -> SuiteRun:
-    """Validate every expectation of ``suite`` over the whole ``source``."""
+    """Validate every expectation of ``suite`` over ``source``: row-level expectations (and
+    uniqueness keyed by the file hash) over its :attr:`~DuckSource.row_view`, the others over
+    the whole data."""
     now = now or datetime.now(UTC)
     run_id = run_id or now.strftime("%Y%m%dT%H%M%S%fZ")
     runner = runner or GxRunner()
@@ -161,8 +164,13 @@ def run_suite(
             )
             continue
         default_ignore = "all_values_are_missing" if "column_list" in kw else "any_value_is_missing"
+        # a key with the file's hash can only repeat within a file: the new files suffice
+        view = source.row_view if FILE_SCOPED_KEY in cols else "source"
         dups = source.duplicates(
-            cols, ignore_if=kw.get("ignore_row_if", default_ignore), sample=engine.SAMPLE_SIZE
+            cols,
+            ignore_if=kw.get("ignore_row_if", default_ignore),
+            sample=engine.SAMPLE_SIZE,
+            view=view,
         )
         outcomes[exp.label] = engine.unique_outcome(exp, kw, dups, pii)
 
@@ -182,8 +190,11 @@ def run_suite(
     )
     for o in row_outcomes:
         outcomes[o.expectation.label] = o
-    if row_exps and rows_checked != row_count:
-        notes.append(f"row-level expectations saw {rows_checked} of {row_count} rows")
+    row_view_count = row_count if source.row_view == "source" else source.row_count(source.row_view)
+    if source.row_note:
+        notes.append(f"{source.row_note} ({row_view_count} of {row_count} rows)")
+    if row_exps and rows_checked != row_view_count:
+        notes.append(f"row-level expectations saw {rows_checked} of {row_view_count} rows")
         for o in row_outcomes:
             o.success = False
             o.exception = o.exception or notes[-1]
@@ -197,7 +208,7 @@ def run_suite(
         run_time=now,
         source=source.description,
         outcomes=ordered,
-        rows_checked=rows_checked if row_exps else row_count,
+        rows_checked=rows_checked if row_exps else row_view_count,
         chunks=chunks,
         row_count=row_count,
         previous_row_count=previous,

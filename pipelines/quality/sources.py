@@ -36,21 +36,25 @@ class DuckSource:
     description: str
     files: int | None = None
     expected_types: dict[str, str] | None = None
+    # the rows that row-level expectations read: all of them, or a view of the new raw files
+    row_view: str = "source"
+    row_note: str | None = None
 
     def columns(self) -> dict[str, str]:
         """Column name -> DuckDB type of the view."""
         rows = self.con.execute("describe source").fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def row_count(self) -> int:
-        return int(self.con.execute("select count(*) from source").fetchone()[0])
+    def row_count(self, view: str = "source") -> int:
+        return int(self.con.execute(f"select count(*) from {view}").fetchone()[0])
 
     def empty_frame(self) -> pd.DataFrame:
         """Zero rows with every column, typed as a chunk would be."""
         return self.con.execute("select * from source limit 0").fetch_df()
 
     def chunks(self, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-        """The whole view, ``columns`` only, as DataFrames of at most ``chunk_rows`` rows.
+        """The rows of :attr:`row_view`, ``columns`` only, as DataFrames of at most
+        ``chunk_rows`` rows.
 
         Chunks are whole DuckDB vectors (2048 rows), so ``chunk_rows`` is rounded down to a
         multiple of 2048 when it is larger.
@@ -60,7 +64,7 @@ class DuckSource:
         # whole vectors per fetch; below one vector, fetched vectors are sliced
         vectors = max(1, chunk_rows // VECTOR_SIZE)
         select = ", ".join(quote(c) for c in columns) if columns else "1 as _row"
-        result = self.con.execute(f"select {select} from source")
+        result = self.con.execute(f"select {select} from {self.row_view}")
         while True:
             fetched = result.fetch_df_chunk(vectors)
             if fetched.empty:
@@ -68,8 +72,10 @@ class DuckSource:
             for start in range(0, len(fetched), chunk_rows):
                 yield fetched.iloc[start : start + chunk_rows].reset_index(drop=True)
 
-    def duplicates(self, columns: list[str], *, ignore_if: str, sample: int) -> dict:
-        """Rows whose ``columns`` combination occurs more than once, over the whole view.
+    def duplicates(
+        self, columns: list[str], *, ignore_if: str, sample: int, view: str = "source"
+    ) -> dict:
+        """Rows whose ``columns`` combination occurs more than once in ``view``.
 
         ``ignore_if`` follows GX: ``any_value_is_missing`` / ``all_values_are_missing`` /
         ``never`` decides which rows take part. Returns considered rows, duplicated rows,
@@ -85,12 +91,12 @@ class DuckSource:
         self.con.execute(
             f"""
             create or replace temp table _dups as
-            select {cols}, count(*) as _n from source where not ({where})
+            select {cols}, count(*) as _n from {view} where not ({where})
             group by all having count(*) > 1
             """
         )
         considered = self.con.execute(
-            f"select count(*) from source where not ({where})"
+            f"select count(*) from {view} where not ({where})"
         ).fetchone()[0]
         rows, keys = self.con.execute("select coalesce(sum(_n), 0), count(*) from _dups").fetchone()
         samples = self.con.execute(
@@ -136,29 +142,75 @@ def _connection(settings: dict | None) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(":memory:", config=config)
 
 
-@contextmanager
-def raw_source(
-    raw_dir: Path, entity: str, expected_types: dict[str, str] | None, settings: dict | None = None
-) -> Iterator[DuckSource]:
-    """The raw layer of ``entity``: every Parquet file of ``{raw}/{entity}/``."""
+def raw_data_files(raw_dir: Path, entity: str) -> list[Path]:
+    """The data files of ``{raw}/{entity}/`` (not the zero-row ``_schema.parquet``), sorted."""
     folder = raw_dir / entity
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
         raise FileNotFoundError(f"raw layer of {entity} is missing: no Parquet files in {folder}")
-    data_files = [p for p in folder.glob("*.parquet") if not p.name.startswith("_")]
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("_"))
+
+
+@contextmanager
+def raw_source(
+    raw_dir: Path,
+    entity: str,
+    expected_types: dict[str, str] | None,
+    settings: dict | None = None,
+    *,
+    row_files: list[Path] | None = None,
+) -> Iterator[DuckSource]:
+    """The raw layer of ``entity``: every Parquet file of ``{raw}/{entity}/``.
+
+    With ``row_files``, row-level expectations read only those files (view ``row_source``,
+    typed like ``source`` through the schema file); everything else still reads every file.
+    """
+    folder = raw_dir / entity
+    data_files = raw_data_files(raw_dir, entity)
     con = _connection(settings)
     try:
         pattern = sql_literal(str(folder / "*.parquet"))
         con.execute(
             f"create temp view source as select * from read_parquet({pattern}, union_by_name=true)"
         )
-        yield DuckSource(
+        source = DuckSource(
             con,
             description=f"raw/{entity}/*.parquet ({len(data_files)} data files)",
             files=len(data_files),
             expected_types=expected_types,
         )
+        if row_files is not None:
+            con.execute(f"create temp view row_source as {_rows_of(con, folder, row_files)}")
+            source.row_view = "row_source"
+            source.row_note = (
+                f"row-level expectations on {len(row_files)} new or changed of "
+                f"{len(data_files)} raw files; the others passed this suite before"
+            )
+        yield source
     finally:
         con.close()
+
+
+def _rows_of(con: duckdb.DuckDBPyConnection, folder: Path, files: list[Path]) -> str:
+    """A select of ``files`` with exactly the columns and types of the view ``source``
+    (a column that none of them has, e.g. added by a later export, is null)."""
+    columns = con.execute("describe source").fetchall()
+    typed = sorted(folder.glob("_*.parquet")) + list(files)  # the schema file pins types
+    if not files:
+        return "select * from source limit 0"
+    listing = ", ".join(sql_literal(str(p)) for p in typed)
+    have = {
+        r[0]
+        for r in con.execute(
+            f"describe select * from read_parquet([{listing}], union_by_name=true)"
+        ).fetchall()
+    }
+    select = ", ".join(
+        f"cast({quote(name)} as {typ}) as {quote(name)}"
+        if name in have
+        else f"cast(null as {typ}) as {quote(name)}"
+        for name, typ, *_ in columns
+    )
+    return f"select {select} from read_parquet([{listing}], union_by_name=true)"
 
 
 @contextmanager
