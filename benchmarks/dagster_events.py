@@ -48,7 +48,7 @@ def _day_records(n: int) -> dg.AssetsDefinition:
     keys = days.get_partition_keys()[:n]
 
     @dg.asset(partitions_def=days)
-    def dated(context: dg.AssetExecutionContext) -> None:
+    def dated(context) -> None:
         for day in keys:
             context.log_event(dg.AssetMaterialization(asset_key="dated", partition=day))
 
