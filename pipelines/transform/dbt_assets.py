@@ -114,7 +114,7 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
         yield dg.Output(None, output_name=name, metadata=build.metadata())
 
 
-# a catch-up over more days records no day (each costs ~70 ms of event-log writes per model)
+# a catch-up over more days records no day (an event-log write per model and day: 4 ms pooled)
 MAX_RECORDED_DAYS = 62
 
 
