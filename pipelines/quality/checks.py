@@ -62,7 +62,7 @@ def validate_raw(home: HomePaths, entity: str, *, chunk_rows: int | None = None)
             chunk_rows=chunk_rows or default_chunk,
         )
         run.notes.insert(0, f"{source.files} raw files")
-    if run.passed:
+    if not run.blocking_failure:  # warnings were reported by this run: once per file
         ledger.record(files)
     return _finish(run, home)
 

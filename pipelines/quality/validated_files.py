@@ -10,9 +10,11 @@ aggregate and other uniqueness expectations still read every file.
 
 The ledger, ``{home}/state/quality/<suite>.files.json``, lists each data file with its size
 and mtime and the digest of the suite (its expectations and the shared parameters). It is
-rewritten only when a run passed the suite completely, warnings included, so a file whose rows
-failed, or only warned, is checked again on the next run. A changed suite or shared parameter
-file, or ``quality.raw_rows: all_files`` in the configuration, validates every file again.
+rewritten when a run of the suite had no blocking (``error``) failure: a file whose rows fail
+an error expectation is checked again on every run until it is fixed or removed, while a
+``warn`` expectation is reported once, by the run that first read the file (as a warning
+is: it never blocks). A changed suite or shared parameter file, or ``quality.raw_rows:
+all_files`` in the configuration, validates every file again.
 """
 
 from __future__ import annotations
