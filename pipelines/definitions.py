@@ -17,7 +17,7 @@ def defs() -> dg.Definitions:
     from pipelines.automation.alerts import alert_on_run_failure
     from pipelines.automation.jobs import full_refresh_job, no_checks_job
     from pipelines.automation.schedules import daily_refresh_schedule
-    from pipelines.ingest.assets import build_landing_sensor, ingest_assets
+    from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor
     from pipelines.quality import mart_checks, raw_checks
     from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
     from pipelines.reporting.report import build_report_asset
@@ -34,7 +34,7 @@ def defs() -> dg.Definitions:
     home = dg.EnvVar("SEGMART_HOME") if os.environ.get("SEGMART_HOME") else "data"
     return dg.Definitions(
         assets=[
-            *ingest_assets,
+            build_ingest_landing(),
             *dbt_assets,
             *cluster_assets,
             build_serving_asset(marts, gated_by=reconciled_staging_keys()),

@@ -13,6 +13,13 @@ from pipelines.ingest.contract import Entity, entities
 from pipelines.ingest.loader import FileResult, IngestReport, landing_files, run_ingest
 from pipelines.ingest.manifest import Manifest
 from pipelines.resources import SegmartHome
+from pipelines.transform.partitions import (
+    MAX_RECORDED_DAYS,
+    PARTITIONED_ENTITIES,
+    daily_partitions,
+    partition_settings,
+    run_partition_range,
+)
 
 GROUPS = {"crm": "raw_crm", "web": "raw_web", "ads": "raw_ads"}
 DESCRIPTIONS = {
@@ -27,7 +34,7 @@ DESCRIPTIONS = {
 }
 
 
-def _spec(ent: Entity) -> dg.AssetSpec:
+def _spec(ent: Entity, partitions_def: dg.DailyPartitionsDefinition) -> dg.AssetSpec:
     key = ", ".join(ent.key)
     return dg.AssetSpec(
         key=dg.AssetKey(ent.asset_key),
@@ -44,6 +51,7 @@ def _spec(ent: Entity) -> dg.AssetSpec:
             "segmart/dated_by": ent.dated_by or "-",
         },
         skippable=True,
+        partitions_def=partitions_def if ent.name in PARTITIONED_ENTITIES else None,
     )
 
 
@@ -94,7 +102,9 @@ def _rejected_table(files: list[FileResult]) -> dg.MetadataValue:
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def materialize_result(report: IngestReport, home, ent: Entity) -> dg.MaterializeResult:
+def materialize_result(
+    report: IngestReport, home, ent: Entity, by_day: dict[str, int]
+) -> dg.MaterializeResult:
     files = report.for_entity(ent.name)
     unmapped = [f for f in report.rejected if f.entity is None]
     loaded = [f for f in files if f.status == "loaded"]
@@ -113,31 +123,67 @@ def materialize_result(report: IngestReport, home, ent: Entity) -> dg.Materializ
             ),
             "rejected_files": _rejected_table(rejected),
             "drift": dg.MetadataValue.json({f.file: f.drift for f in loaded if f.drift}),
-            **_days_metadata(rows_by_day(home, ent, loaded)),
+            **_days_metadata(by_day),
         },
     )
 
 
-@dg.multi_asset(
-    name="ingest_landing",
-    specs=[_spec(e) for e in entities().values()],
-    can_subset=True,
-    description="Load new landing files into the raw layer (exactly once per file content).",
-)
-def ingest_landing(context: AssetExecutionContext, segmart: SegmartHome):
-    home = segmart.paths
-    selected = {key.path[-1] for key in context.selected_asset_keys}
-    names = [e.name for e in entities().values() if e.name in selected]
-    report = run_ingest(home.root, entities=names)
-    context.log.info(str(report))
-    for f in report.rejected:
-        context.log.warning(f"rejected {f.file}: {f.reason}")
-    for ent in entities().values():
-        if ent.name in selected:
-            yield materialize_result(report, home, ent)
+def day_records(
+    context: AssetExecutionContext,
+    ent: Entity,
+    by_day: dict[str, int],
+    partitions_def: dg.DailyPartitionsDefinition,
+):
+    """In a run without a partition, one materialization per day of a partitioned entity's
+    new rows (rows of that day as metadata), so that Dagster's partition status shows the
+    days the new files brought. Days outside the partitions (before ``start_date``, today)
+    are not partitions; more than MAX_RECORDED_DAYS days (a first load of years of history)
+    are not recorded one by one. A partitioned run's own partitions are Dagster's record."""
+    if ent.name not in PARTITIONED_ENTITIES or run_partition_range(context) is not None:
+        return
+    existing = set(partitions_def.get_partition_keys())
+    days = [day for day in by_day if day in existing]
+    if len(days) > MAX_RECORDED_DAYS:
+        context.log.info(
+            f"{ent.name}: new rows on {len(days)} days: not recorded per day "
+            f"(over {MAX_RECORDED_DAYS})"
+        )
+        return
+    key = dg.AssetKey(ent.asset_key)
+    for day in days:
+        yield dg.AssetMaterialization(
+            asset_key=key, partition=day, metadata={"rows_written": by_day[day]}
+        )
 
 
-ingest_assets = [ingest_landing]
+def build_ingest_landing() -> dg.AssetsDefinition:
+    """The multi-asset of every raw entity; the dated facts (events, order lines, ad spend)
+    are daily-partitioned like the models that follow them (pipelines/transform/partitions.py).
+    """
+    partitions_def = daily_partitions(partition_settings())
+
+    @dg.multi_asset(
+        name="ingest_landing",
+        specs=[_spec(e, partitions_def) for e in entities().values()],
+        can_subset=True,
+        description="Load new landing files into the raw layer (exactly once per file content).",
+    )
+    def ingest_landing(context: AssetExecutionContext, segmart: SegmartHome):
+        home = segmart.paths
+        selected = {key.path[-1] for key in context.selected_asset_keys}
+        names = [e.name for e in entities().values() if e.name in selected]
+        report = run_ingest(home.root, entities=names)
+        context.log.info(str(report))
+        for f in report.rejected:
+            context.log.warning(f"rejected {f.file}: {f.reason}")
+        for ent in entities().values():
+            if ent.name in selected:
+                loaded = [f for f in report.for_entity(ent.name) if f.status == "loaded"]
+                by_day = rows_by_day(home, ent, loaded)
+                yield materialize_result(report, home, ent, by_day)
+                yield from day_records(context, ent, by_day, partitions_def)
+
+    return ingest_landing
 
 
 # ---------------------------------------------------------------------------- sensor

@@ -19,11 +19,13 @@ from pipelines.transform import dagster_workaround  # noqa: F401  (runs without 
 from pipelines.transform.catchup import DailyBuild, daily_build, save_snapshot
 from pipelines.transform.partitions import (
     DATED_ENTITIES,
+    MAX_RECORDED_DAYS,
     PARTITIONED_TAG,
     WINDOW_ENV,
     Window,
     daily_partitions,
     partition_settings,
+    run_partition_range,
 )
 from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
 
@@ -84,17 +86,6 @@ def _window_env(window: Window):
                 os.environ[name] = value
 
 
-def _run_partition_range(context: dg.AssetExecutionContext) -> dg.PartitionKeyRange | None:
-    """The partition range of the run (a partition or a single-run backfill), from its tags,
-    so that an unpartitioned step of a partitioned run knows it too; None without one."""
-    tags = context.run.tags
-    if tags.get("dagster/partition"):
-        return dg.PartitionKeyRange(tags["dagster/partition"], tags["dagster/partition"])
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
-    return dg.PartitionKeyRange(start, end) if start and end else None
-
-
 def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
     """Nothing to build: no dbt run, and no materialization unless this run goes on below.
 
@@ -114,10 +105,6 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
         yield dg.Output(None, output_name=name, metadata=build.metadata())
 
 
-# a catch-up over more days records no day (an event-log write per model and day: 4 ms pooled)
-MAX_RECORDED_DAYS = 62
-
-
 def _partition_materializations(
     context: dg.AssetExecutionContext,
     build: DailyBuild,
@@ -128,7 +115,7 @@ def _partition_materializations(
     partitioned run gets them from Dagster itself). A full refresh, or a catch-up over more
     than MAX_RECORDED_DAYS days (a late file far back, ``segmart forget``), records none:
     years of days would cost minutes of event-log writes."""
-    if build.partition_range is None or _run_partition_range(context) is not None:
+    if build.partition_range is None or run_partition_range(context) is not None:
         return
     days = partitions_def.get_partition_keys_in_range(build.partition_range)
     if len(days) > MAX_RECORDED_DAYS:
@@ -237,7 +224,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             manifest,
             partition_settings(segmart.home).lookback_days,
             dict(context.run.tags),
-            _run_partition_range(context),
+            run_partition_range(context),
         )
         context.log.info(f"Daily-partitioned models: {build}")
         if build.window is None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 
 import dagster as dg
 
-from pipelines.ingest.assets import build_landing_sensor, ingest_landing, scan_landing
+from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor, scan_landing
 from pipelines.resources import SegmartHome
 from pipelines.settings import home_paths
 from tests.ingest.conftest import land
 
+ingest_landing = build_ingest_landing()
 ORDERS = "order_ref,ordered_on,amount\nA1,01/02/2024,1\nA2,99/99/2024,2\n"
 
 
@@ -19,11 +21,13 @@ def test_materialize_reports_rows_and_rejections(home):
     land(home, "unknown.csv", "x,y\n1,2\n")
     result = dg.materialize([ingest_landing], resources={"segmart": SegmartHome(home=str(home))})
     assert result.success
-    events = {
-        e.materialization.asset_key: e.materialization.metadata
-        for e in result.get_asset_materialization_events()
-    }
+    materializations = [e.materialization for e in result.get_asset_materialization_events()]
+    events = {m.asset_key: m.metadata for m in materializations if m.partition is None}
     assert len(events) == 8  # one per canonical entity
+    # and one per day of new rows of a daily-partitioned entity (orders: one day)
+    days = [(m.asset_key, m.partition, m.metadata) for m in materializations if m.partition]
+    assert [(k, p) for k, p, _ in days] == [(dg.AssetKey(["crm", "orders"]), "2024-02-01")]
+    assert days[0][2]["rows_written"].value == 1
     orders = events[dg.AssetKey(["crm", "orders"])]
     assert orders["rows_loaded"].value == 1
     assert orders["rows_quarantined"].value == 1
@@ -46,12 +50,32 @@ def test_rows_by_day_counts_each_day_of_a_dated_entity(home):
         e.materialization.metadata
         for e in result.get_asset_materialization_events()
         if e.materialization.asset_key == dg.AssetKey(["crm", "orders"])
+        and e.materialization.partition is None
     ]
     expected: dict[str, int] = {}
     for line in lines:
         day, month, year = line.split(",")[1].split(" ")[0].split("/")
         expected[f"{year}-{month}-{day}"] = expected.get(f"{year}-{month}-{day}", 0) + 1
     assert orders["new_rows_by_day"].value == expected
+    # the same counts, one materialization per day of the partitioned asset
+    per_day = {
+        e.materialization.partition: e.materialization.metadata["rows_written"].value
+        for e in result.get_asset_materialization_events()
+        if e.materialization.partition is not None
+    }
+    assert per_day == expected
+
+
+def test_a_first_load_of_many_days_is_not_recorded_day_by_day(home):
+    from pipelines.transform.partitions import MAX_RECORDED_DAYS
+
+    start = date(2024, 1, 1)
+    days = [start + timedelta(days=i) for i in range(MAX_RECORDED_DAYS + 1)]
+    lines = [f"C{i},{d:%d/%m/%Y},1" for i, d in enumerate(days)]
+    land(home, "orders.csv", "order_ref,ordered_on,amount\n" + "\n".join(lines) + "\n")
+    result = dg.materialize([ingest_landing], resources={"segmart": SegmartHome(home=str(home))})
+    partitions = [e.materialization.partition for e in result.get_asset_materialization_events()]
+    assert partitions == [None] * 8
 
 
 def test_subset_materialises_only_selected_entity(home):
@@ -72,6 +96,15 @@ def test_asset_specs_follow_the_contract():
     assert specs[dg.AssetKey(["web", "events"])].group_name == "raw_web"
     assert specs[dg.AssetKey(["crm", "accounts"])].kinds == {"python", "parquet"}
     assert ingest_landing.can_subset
+    partitioned = {k for k, spec in specs.items() if spec.partitions_def is not None}
+    assert partitioned == {
+        dg.AssetKey(["web", "events"]),
+        dg.AssetKey(["crm", "orders"]),
+        dg.AssetKey(["ads", "ad_spend_daily"]),
+    }
+    assert isinstance(
+        specs[dg.AssetKey(["web", "events"])].partitions_def, dg.DailyPartitionsDefinition
+    )
 
 
 def test_sensor_waits_until_size_is_stable(home):

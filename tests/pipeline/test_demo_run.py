@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from pipelines.settings import DBT_PROJECT_DIR
-from pipelines.transform.dbt_assets import MAX_RECORDED_DAYS
+from pipelines.transform.partitions import MAX_RECORDED_DAYS
 from tests.pipeline.runner import check_results, materialized_keys, run_job
 from tests.reliability.pipeline_home import mart_diff
 from tests.reliability.pipeline_home import run as run_cli

@@ -49,6 +49,12 @@ INTERMEDIATE = (
 ORDERS_FILE = "crm/shopify/orders_export_24.csv"  # December 2024: lands with the GA4 files
 NPS_FILE = "crm/nps/delighted-responses-2025-01-01.csv"  # lands last: nothing for the daily models
 LOOKBACK_DAYS = 3  # config/segmart.yaml default
+# the daily-partitioned raw assets: {asset key: (raw entity, its date column)}
+RAW_PARTITIONED = {
+    "web/events": ("events", "event_at"),
+    "crm/orders": ("orders", "ordered_at"),
+    "ads/ad_spend_daily": ("ad_spend_daily", "spend_date"),
+}
 
 
 def _held_back(landing: Path) -> list[Path]:
@@ -153,6 +159,19 @@ def _materialized_partitions(result, key: str) -> list[str | None]:
     )
 
 
+def _raw_days(home: Path, entity: str, column: str, file_names: list[str]) -> list[str]:
+    """The UTC days of the raw rows that came from ``file_names``, read from Parquet."""
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"select distinct cast(cast({column} as date) as varchar) as day "
+            "from read_parquet(?, union_by_name = true) "
+            f"where {column} is not null "
+            "and regexp_extract(_source_file, '[^/]+$') in (select unnest(?)) order by day",
+            [[str(p) for p in (home / "raw" / entity).glob("[0-9a-f]*.parquet")], file_names],
+        ).fetchall()
+    return [day for (day,) in rows]
+
+
 def _first_order_day(path: Path) -> date:
     """The earliest UTC day of a Shopify export's orders (its ``Created at``, with offset)."""
     created = pd.read_csv(path, usecols=["Created at"])["Created at"]
@@ -223,7 +242,13 @@ def incremental(tmp_path_factory):
             for key, record in base_builds.items()
         },
         "sensor_builds": _daily_builds(result),
-        "sensor_partitions": {key: _materialized_partitions(result, key) for key in PARTITIONED},
+        "sensor_partitions": {
+            key: _materialized_partitions(result, key) for key in [*PARTITIONED, *RAW_PARTITIONED]
+        },
+        "new_raw_days": {
+            key: _raw_days(home, entity, column, [p.name for p in (*held, source / ORDERS_FILE)])
+            for key, (entity, column) in RAW_PARTITIONED.items()
+        },
         "sensor_logs": logs,
     }
 
@@ -254,6 +279,13 @@ def test_a_sensor_run_builds_only_the_new_days(incremental):
     days = [d.date().isoformat() for d in pd.date_range(first, latest, freq="D")]
     for key in PARTITIONED:
         assert incremental["sensor_partitions"][key] == [*days, None]
+    # the raw assets of the dated facts: one materialization per day of the new files' rows
+    # (GA4 days, the December orders; no new ad spend), beside the unpartitioned one
+    new_raw_days = incremental["new_raw_days"]
+    assert new_raw_days["web/events"] and new_raw_days["crm/orders"]
+    assert new_raw_days["ads/ad_spend_daily"] == []
+    for key, raw_days in new_raw_days.items():
+        assert incremental["sensor_partitions"][key] == [*raw_days, None]
     logged = [m for m in incremental["sensor_logs"] if m.startswith("Daily-partitioned models:")]
     assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
     # the partitioned intermediate models hold only the rows of the window that changed: the
@@ -310,6 +342,9 @@ def test_rerunning_a_partition_gives_identical_marts(incremental):
     result = _run_partitioned(home, dagster_home, partition_key=NEW_DAY)
     assert result.success
     assert _materialized_partitions(result, "int_sessions") == [NEW_DAY]
+    # the raw assets of the run's partition too (Dagster's record; no file is new)
+    for key in RAW_PARTITIONED:
+        assert _materialized_partitions(result, key) == [NEW_DAY]
     assert snapshot_diff(before, _snapshot(home)) == {}
 
 
@@ -369,8 +404,8 @@ def test_a_sensor_run_with_nothing_dated_new_leaves_the_partitioned_models_untou
     # the record kept; their outputs say so, so the marts after them still ran
     builds = _daily_builds(result)
     assert set(builds) == set(PARTITIONED)
-    for key in PARTITIONED:
-        assert _materialized_partitions(result, key) == [None]  # no day rebuilt
+    for key in [*PARTITIONED, *RAW_PARTITIONED]:
+        assert _materialized_partitions(result, key) == [None]  # no day rebuilt or loaded
         partition, meta = builds[key]
         assert partition is None
         assert meta["segmart/window"] == "nothing built"
