@@ -166,6 +166,8 @@ def build_ingest_landing() -> dg.AssetsDefinition:
         name="ingest_landing",
         specs=[_spec(e, partitions_def) for e in entities().values()],
         can_subset=True,
+        # a backfill of raw days is one run, like the models' (one policy for the whole job)
+        backfill_policy=dg.BackfillPolicy.single_run(),
         description="Load new landing files into the raw layer (exactly once per file content).",
     )
     def ingest_landing(context: AssetExecutionContext, segmart: SegmartHome):

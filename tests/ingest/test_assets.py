@@ -102,6 +102,7 @@ def test_asset_specs_follow_the_contract():
         dg.AssetKey(["crm", "orders"]),
         dg.AssetKey(["ads", "ad_spend_daily"]),
     }
+    assert ingest_landing.backfill_policy == dg.BackfillPolicy.single_run()
     assert isinstance(
         specs[dg.AssetKey(["web", "events"])].partitions_def, dg.DailyPartitionsDefinition
     )

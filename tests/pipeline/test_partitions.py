@@ -364,9 +364,10 @@ def test_a_backfill_of_a_date_range_is_one_run(incremental):
     with home_env(home):
         definitions = defs()
         graph = definitions.resolve_asset_graph()
-        wanted = [
-            AssetKeyPartitionKey(dg.AssetKey(key), day) for key in PARTITIONED for day in days
+        keys = [dg.AssetKey(k) for k in PARTITIONED] + [
+            dg.AssetKey(k.split("/")) for k in RAW_PARTITIONED
         ]
+        wanted = [AssetKeyPartitionKey(key, day) for key in keys for day in days]
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
             requests = build_run_requests_with_backfill_policies(wanted, graph, instance)
             assert len(requests) == 1
@@ -383,6 +384,8 @@ def test_a_backfill_of_a_date_range_is_one_run(incremental):
             assert result.success
             assert instance.get_runs_count() == runs_before + 1
     assert _materialized_partitions(result, "int_sessions") == days
+    for key in RAW_PARTITIONED:  # the raw days too, in the same run
+        assert _materialized_partitions(result, key) == days
     assert snapshot_diff(before, _snapshot(home)) == {}
 
 
