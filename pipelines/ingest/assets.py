@@ -102,12 +102,17 @@ def _rejected_table(files: list[FileResult]) -> dg.MetadataValue:
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
+def loaded_files(report: IngestReport, ent: Entity) -> list[FileResult]:
+    """The files of ``ent`` this ingest loaded (not skipped or rejected)."""
+    return [f for f in report.for_entity(ent.name) if f.status == "loaded"]
+
+
 def materialize_result(
     report: IngestReport, home, ent: Entity, by_day: dict[str, int]
 ) -> dg.MaterializeResult:
     files = report.for_entity(ent.name)
     unmapped = [f for f in report.rejected if f.entity is None]
-    loaded = [f for f in files if f.status == "loaded"]
+    loaded = loaded_files(report, ent)
     rejected = [f for f in files if f.status == "rejected"] + unmapped
     return dg.MaterializeResult(
         asset_key=dg.AssetKey(ent.asset_key),
@@ -180,8 +185,7 @@ def build_ingest_landing() -> dg.AssetsDefinition:
             context.log.warning(f"rejected {f.file}: {f.reason}")
         for ent in entities().values():
             if ent.name in selected:
-                loaded = [f for f in report.for_entity(ent.name) if f.status == "loaded"]
-                by_day = rows_by_day(home, ent, loaded)
+                by_day = rows_by_day(home, ent, loaded_files(report, ent))
                 yield materialize_result(report, home, ent, by_day)
                 yield from day_records(context, ent, by_day, partitions_def)
 

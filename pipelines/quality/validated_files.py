@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
+from pipelines.ingest.manifest import atomic_write_text
 from pipelines.quality.suites import Suite, shared_parameters
 
 FILE_SCOPED_KEY = "_file_hash"  # a uniqueness key with this column is unique per file
@@ -69,8 +68,5 @@ class ValidatedFiles:
 
     def record(self, files: list[Path]) -> None:
         """Mark ``files`` (every data file that was checked together) as passed."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"digest": self.digest, "files": {f.name: _stat(f) for f in sorted(files)}}
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(data, indent=1))
