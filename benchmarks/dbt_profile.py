@@ -28,7 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from pipelines.settings import DBT_PROJECT_DIR, REPO_ROOT, HomePaths
-from pipelines.transform.partitions import PARTITIONED_TAG, WINDOW_ENV
+from pipelines.transform.partitions import PARTITIONED_TAG, all_window_env
 from pipelines.transform.project import dbt_env, dbt_executable, dbt_vars
 
 DEFAULT_HOME = REPO_ROOT / "benchmarks" / "cache" / "scale_0.1_seed_42" / "runs" / "pipeline"
@@ -108,7 +108,7 @@ def profile(home: Path, only: set[str] | None) -> dict:
     """Run the invocations on ``home`` (a copy); per invocation its wall and node timings."""
     dbt_env(HomePaths(home))
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    env.update({name: "" for name in WINDOW_ENV})  # no window: the full refresh
+    env.update({name: "" for name in all_window_env()})  # no window: the full refresh
     target = home / "dbt_target"
     variables = dbt_vars(home)
     parse_s = run_dbt(["parse", "--vars", variables], target, env)

@@ -12,13 +12,15 @@ daily-partitioned models were last built from are recorded in
   dbt project declares, or a dated raw file removed (an unload): a full refresh, as an
   unpartitioned run (recording a materialisation per day of years of data costs Dagster
   minutes of event-log writes; the asset shows one unpartitioned materialisation);
-* new dated raw files, or files rewritten in place (``segmart forget``): the partitions from
-  the earliest date in those files to the latest date in the raw data, as one run. Every day
-  after a late one is rebuilt, so the columns counting a visitor's earlier sessions stay
-  right; days after the latest data hold no rows. A row of a new file whose natural key is
-  in older raw files too (a re-exported order line) replaces those versions in staging: the
-  earliest date of those versions counts as well, so a line whose date moved leaves no stale
-  copy on its old day;
+* new dated raw files, or files rewritten in place (``segmart forget``): per dated entity
+  (events, orders, ad spend), the partitions from the earliest date in its new files to the
+  latest date in its raw data, as one run. Each model rebuilds the window of the entity it
+  follows (``DATED_ENTITIES``) and nothing of the others: an ad platform's export restating
+  the last 30 days of spend does not re-sessionise 30 days of events. Every day after a late
+  one is rebuilt, so the columns counting a visitor's earlier sessions stay right. A row of a
+  new file whose natural key is in older raw files too (a re-exported order line) replaces
+  those versions in staging: the earliest date of those versions counts as well, so a line
+  whose date moved leaves no stale copy on its old day;
 * the code (dbt models, macros, seeds such as the FX rates) or the home's configuration
   (dbt vars) changed since that build (hashes kept in the record): a full refresh;
 * nothing new: the partitioned models are left as they are.
@@ -31,7 +33,8 @@ a run tagged ``segmart/full_refresh=true`` rebuilds everything and records the r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -39,7 +42,14 @@ import dagster as dg
 import duckdb
 
 from pipelines.settings import HomePaths
-from pipelines.transform.partitions import DATED_ENTITIES, Window, range_for_dates, window_for
+from pipelines.transform.partitions import (
+    DATED_ENTITIES,
+    NOTHING_ENV,
+    Window,
+    model_window_env,
+    range_for_dates,
+    window_for,
+)
 
 STATE_FILE = "partitioned_build.json"
 FULL_REFRESH_TAG = "segmart/full_refresh"
@@ -47,12 +57,17 @@ FULL_REFRESH_TAG = "segmart/full_refresh"
 
 @dataclass(frozen=True)
 class PartitionPlan:
-    """What the transform run does with the daily-partitioned models."""
+    """What the transform run does with the daily-partitioned models.
+
+    ``partition_range`` covers every entity's range; ``entity_ranges`` holds the range of each
+    dated entity with new rows (an incremental catch-up; empty otherwise).
+    """
 
     rebuild: bool
     full_refresh: bool
     partition_range: dg.PartitionKeyRange | None
     reason: str
+    entity_ranges: Mapping[str, dg.PartitionKeyRange] = field(default_factory=dict)
 
 
 def _dated_entities():
@@ -106,16 +121,17 @@ def _saved_record(paths: HomePaths) -> dict | None:
         return None
 
 
-def date_span(
+def date_spans(
     paths: HomePaths, files: list[str], others: list[str] = ()
-) -> tuple[date, date] | None:
-    """(earliest, latest) date (dated_by column, UTC) in the given raw files; None if no row.
+) -> dict[str, tuple[date, date]]:
+    """{dated entity: (earliest, latest) date (dated_by column, UTC)} in the given raw files;
+    an entity without a dated row in them is left out.
 
     With ``others`` (the other raw files), also the dates of the earlier versions, in them,
     of the natural keys ``files`` hold: staging keeps only a key's latest version, so the day
     an earlier version sits on changes too.
     """
-    spans = []
+    spans = {}
     with duckdb.connect() as con:
         for entity, ent in _dated_entities().items():
             chosen = [str(paths.raw / f) for f in files if f.startswith(f"{entity}/")]
@@ -136,10 +152,8 @@ def date_span(
                 params["earlier"] = earlier
             span = con.execute(f"select min(day), max(day) from ({sql})", params).fetchone()
             if span[0] is not None:
-                spans.append(span)
-    if not spans:
-        return None
-    return min(s[0] for s in spans), max(s[1] for s in spans)
+                spans[entity] = span
+    return spans
 
 
 def _warehouse_matches(paths: HomePaths, expected: dict[str, set[str]]) -> str | None:
@@ -198,17 +212,26 @@ def plan_partitions(
     if not changed:
         return PartitionPlan(False, False, None, "no new dated raw data"), snapshot
     unchanged = sorted(set(snapshot) - set(changed))
-    new_span, data_span = date_span(paths, changed, unchanged), date_span(paths, list(snapshot))
-    if new_span is None or data_span is None:  # new files without a single dated row
+    new_spans = date_spans(paths, changed, unchanged)
+    data_spans = date_spans(paths, sorted({f for f in snapshot if f.split("/")[0] in new_spans}))
+    if not new_spans:  # new files without a single dated row
         return PartitionPlan(False, False, None, "new dated raw files hold no rows"), snapshot
-    key_range = range_for_dates(partitions_def, new_span[0], data_span[1], current_time)
-    if key_range is None:
-        return PartitionPlan(True, True, None, "full refresh: no partition yet"), snapshot
-    reason = (
-        f"{len(changed)} new dated raw file(s) from {new_span[0].isoformat()}: partitions "
-        f"{key_range.start}..{key_range.end}"
+    ranges = {}
+    for entity, (first, _) in new_spans.items():
+        key_range = range_for_dates(partitions_def, first, data_spans[entity][1], current_time)
+        if key_range is None:
+            return PartitionPlan(True, True, None, "full refresh: no partition yet"), snapshot
+        ranges[entity] = key_range
+    covering = dg.PartitionKeyRange(
+        min(r.start for r in ranges.values()), max(r.end for r in ranges.values())
     )
-    return PartitionPlan(True, False, key_range, reason), snapshot
+    per_entity = ", ".join(f"{e} {r.start}..{r.end}" for e, r in sorted(ranges.items()))
+    first_day = min(first for first, _ in new_spans.values())
+    reason = (
+        f"{len(changed)} new dated raw file(s) from {first_day.isoformat()}: partitions "
+        f"{per_entity}"
+    )
+    return PartitionPlan(True, False, covering, reason, ranges), snapshot
 
 
 @dataclass(frozen=True)
@@ -217,7 +240,10 @@ class DailyBuild:
 
     ``window`` None: nothing to build. ``snapshot``: the raw state to record once the build
     succeeded (None: leave the record as it is). ``partition_range``: the partitions an
-    incremental build rebuilds (None for a full refresh or nothing).
+    incremental build rebuilds (None for a full refresh or nothing). ``entity_windows`` /
+    ``entity_ranges``: a catch-up's window and partitions per dated entity with new rows; a
+    model following another entity rebuilds nothing. Without them every model builds
+    ``window``.
     """
 
     window: Window | None
@@ -226,12 +252,46 @@ class DailyBuild:
     reason: str
     snapshot: dict[str, list[int]] | None = None
     partition_range: dg.PartitionKeyRange | None = None
+    entity_windows: Mapping[str, Window] | None = None
+    entity_ranges: Mapping[str, dg.PartitionKeyRange] | None = None
 
-    def metadata(self) -> dict[str, str]:
-        """Materialization metadata: the window built (or none) and why."""
+    def model_window(self, model: str) -> Window | None:
+        """The window ``model`` rebuilds; None: nothing."""
+        if self.entity_windows is None:
+            return self.window
+        return self.entity_windows.get(DATED_ENTITIES[model])
+
+    def model_range(self, model: str) -> dg.PartitionKeyRange | None:
+        """The partitions ``model`` rebuilds incrementally; None: none, or a full refresh."""
+        if self.entity_ranges is None:
+            return self.partition_range
+        return self.entity_ranges.get(DATED_ENTITIES[model])
+
+    def env(self) -> dict[str, str]:
+        """dbt's window variables (macros/incremental/window.sql): the run's window, and each
+        model's own where it differs ('' = none of its own)."""
+        out = (self.window or Window(None, None)).env()
+        for model in DATED_ENTITIES:
+            names = model_window_env(model)
+            if self.entity_windows is None:
+                out |= dict.fromkeys(names, "")
+                continue
+            window = self.model_window(model)
+            values = NOTHING_ENV if window is None else tuple(window.env().values())
+            out |= dict(zip(names, values, strict=True))
+        return out
+
+    def metadata(self, model: str | None = None) -> dict[str, str]:
+        """Materialization metadata: the window built (or none) and why; of ``model`` when
+        given."""
+        window = self.window if model is None else self.model_window(model)
+        partitions = self.partitions
+        if model is not None and self.entity_ranges is not None:
+            own = self.model_range(model)
+            partitions = f"{own.start}..{own.end}" if own else "none"
         return {
-            "segmart/window": str(self.window) if self.window else "nothing built",
-            "segmart/partitions": self.partitions,
+            "segmart/window": str(window) if window else "nothing built",
+            "segmart/partitions": partitions,
             "segmart/build_reason": self.reason,
         }
 
@@ -239,6 +299,10 @@ class DailyBuild:
         if self.window is None:
             return f"nothing to build ({self.reason})"
         kind = "full refresh" if self.full_refresh else f"rows dated in {self.window}"
+        if self.entity_windows is not None:
+            kind = "rows dated in " + ", ".join(
+                f"{e} {w}" for e, w in sorted(self.entity_windows.items())
+            )
         return f"{kind}, partitions {self.partitions} ({self.reason})"
 
 
@@ -257,6 +321,7 @@ def daily_build(
     snapshot = None
     if partition_range is not None:
         reason = "partitions of the run"
+        entity_ranges = None
     else:
         plan, snapshot = plan_partitions(paths, partitions_def, manifest_path)
         reason = f"no partition: {plan.reason}"
@@ -265,7 +330,23 @@ def daily_build(
         if plan.full_refresh or plan.partition_range is None:
             return DailyBuild(Window(None, None), True, "all", reason, snapshot)
         partition_range = plan.partition_range
+        entity_ranges = dict(plan.entity_ranges)
     first, last = partition_range.start, partition_range.end
     window = window_for(partitions_def, first, last, lookback_days)
     reason += f", {lookback_days} look-back day(s)"
-    return DailyBuild(window, False, f"{first}..{last}", reason, snapshot, partition_range)
+    entity_windows = None
+    if entity_ranges is not None:
+        entity_windows = {
+            entity: window_for(partitions_def, r.start, r.end, lookback_days)
+            for entity, r in entity_ranges.items()
+        }
+    return DailyBuild(
+        window,
+        False,
+        f"{first}..{last}",
+        reason,
+        snapshot,
+        partition_range,
+        entity_windows,
+        entity_ranges,
+    )

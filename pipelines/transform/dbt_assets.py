@@ -21,8 +21,7 @@ from pipelines.transform.partitions import (
     DATED_ENTITIES,
     MAX_RECORDED_DAYS,
     PARTITIONED_TAG,
-    WINDOW_ENV,
-    Window,
+    all_window_env,
     daily_partitions,
     partition_settings,
     run_partition_range,
@@ -72,10 +71,11 @@ def _upstream_of_selection(context: dg.AssetExecutionContext) -> set[dg.AssetKey
 
 
 @contextmanager
-def _window_env(window: Window):
-    """SEGMART_WINDOW_START / _END set for dbt while the block runs, then restored."""
-    previous = {name: os.environ.get(name) for name in WINDOW_ENV}
-    os.environ.update(window.env())
+def _window_env(values: dict[str, str]):
+    """The window variables (partitions.all_window_env) set for dbt while the block runs,
+    then restored."""
+    previous = {name: os.environ.get(name) for name in all_window_env()}
+    os.environ.update({name: values.get(name, "") for name in previous})
     try:
         yield
     finally:
@@ -117,15 +117,21 @@ def _partition_materializations(
     years of days would cost minutes of event-log writes."""
     if build.partition_range is None or run_partition_range(context) is not None:
         return
-    days = partitions_def.get_partition_keys_in_range(build.partition_range)
-    if len(days) > MAX_RECORDED_DAYS:
-        context.log.info(
-            f"{len(days)} days rebuilt: not recorded per day (over {MAX_RECORDED_DAYS})"
-        )
-        return
     for key in _selected_in_dependency_order(context):
+        model = key.path[-1]
+        own = build.model_range(model)
+        if own is None:  # a catch-up of another entity's days
+            continue
+        days = partitions_def.get_partition_keys_in_range(own)
+        if len(days) > MAX_RECORDED_DAYS:
+            context.log.info(
+                f"{model}: {len(days)} days rebuilt, not recorded per day "
+                f"(over {MAX_RECORDED_DAYS})"
+            )
+            continue
+        metadata = build.metadata(model)
         for day in days:
-            yield dg.AssetMaterialization(asset_key=key, partition=day, metadata=build.metadata())
+            yield dg.AssetMaterialization(asset_key=key, partition=day, metadata=metadata)
 
 
 def _selected_in_dependency_order(context: dg.AssetExecutionContext) -> list[dg.AssetKey]:
@@ -139,11 +145,13 @@ def _keys_in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
     return set(context.run.asset_selection or graph.executable_asset_keys)
 
 
-def _with_metadata(events, extra: dict[str, str]):
-    """dbt's events, the outputs with ``extra`` metadata added."""
+def _with_build_metadata(context: dg.AssetExecutionContext, events, build: DailyBuild):
+    """dbt's events, each model's output with what the build did to that model."""
+    keys = context.assets_def.keys_by_output_name
     for event in events:
         if isinstance(event, dg.Output):
-            event = event.with_metadata({**event.metadata, **extra})
+            model = keys[event.output_name].path[-1]
+            event = event.with_metadata({**event.metadata, **build.metadata(model)})
         yield event
 
 
@@ -233,8 +241,9 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         args = build_args(segmart.home)
         if build.full_refresh:
             args.append("--full-refresh")
-        with _window_env(build.window):
-            yield from _with_metadata(dbt.cli(args, context=context).stream(), build.metadata())
+        with _window_env(build.env()):
+            events = dbt.cli(args, context=context).stream()
+            yield from _with_build_metadata(context, events, build)
         yield from _partition_materializations(context, build, partitions_def)
         # the record covers every daily model: a run of only some of them leaves it for the
         # next run

@@ -41,6 +41,21 @@ PARTITIONED_ENTITIES = frozenset(DATED_ENTITIES.values())
 # write, 4 ms with pooled connections (benchmarks/dagster_events.py), times every asset.
 MAX_RECORDED_DAYS = 62
 WINDOW_ENV = ("SEGMART_WINDOW_START", "SEGMART_WINDOW_END")
+# a model's own window, where it differs from the run's (a catch-up rebuilds each dated
+# entity's new days only): SEGMART_WINDOW_START__INT_SESSIONS, ...; NOTHING_ENV: no row
+NOTHING_ENV = ("1970-01-01", "1970-01-01")
+
+
+def model_window_env(model: str) -> tuple[str, str]:
+    """The names of ``model``'s own window variables (macros/incremental/window.sql)."""
+    return tuple(f"{name}__{model.upper()}" for name in WINDOW_ENV)
+
+
+def all_window_env() -> tuple[str, ...]:
+    """Every window variable: the run's and each daily-partitioned model's own."""
+    return WINDOW_ENV + tuple(n for model in DATED_ENTITIES for n in model_window_env(model))
+
+
 DEFAULT_START_DATE = "2020-01-01"
 DEFAULT_LOOKBACK_DAYS = 3
 

@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipelines.transform.partitions import DATED_ENTITIES as MODEL_ENTITY  # model -> entity
 from tests.pipeline.runner import check_results, home_env
 from tests.reliability.pipeline_home import snapshot, snapshot_diff
 
@@ -49,6 +50,7 @@ INTERMEDIATE = (
 ORDERS_FILE = "crm/shopify/orders_export_24.csv"  # December 2024: lands with the GA4 files
 NPS_FILE = "crm/nps/delighted-responses-2025-01-01.csv"  # lands last: nothing for the daily models
 LOOKBACK_DAYS = 3  # config/segmart.yaml default
+
 # the daily-partitioned raw assets: {asset key: (raw entity, its date column)}
 RAW_PARTITIONED = {
     "web/events": ("events", "event_at"),
@@ -131,21 +133,16 @@ def _daily_builds(result) -> dict[str, tuple[str | None, dict[str, str]]]:
     return out
 
 
-def _latest_raw_date(home: Path) -> date:
-    """The latest date in the dated raw data (events, orders, ad spend), read straight from
-    Parquet."""
+def _latest_raw_dates(home: Path) -> dict[str, date]:
+    """{dated entity: the latest date in its raw data}, read straight from Parquet."""
     with duckdb.connect() as con:
-        return max(
-            con.execute(
+        return {
+            entity: con.execute(
                 f"select max(cast({column} as date)) from read_parquet(?, union_by_name = true)",
                 [[str(p) for p in (home / "raw" / entity).glob("[0-9a-f]*.parquet")]],
             ).fetchone()[0]
-            for entity, column in (
-                ("events", "event_at"),
-                ("orders", "ordered_at"),
-                ("ad_spend_daily", "spend_date"),
-            )
-        )
+            for entity, column in RAW_PARTITIONED.values()
+        }
 
 
 def _materialized_partitions(result, key: str) -> list[str | None]:
@@ -211,13 +208,17 @@ def incremental(tmp_path_factory):
     base_sessions = _count(
         home, f"select count(*) from intermediate.int_sessions where session_date >= '{LATE_DAY}'"
     )
-    # the new files start on the first day of the orders export (before the late GA4 day)
-    first_new_day = min(date.fromisoformat(LATE_DAY), _first_order_day(source / ORDERS_FILE))
-    window_start = first_new_day - timedelta(days=LOOKBACK_DAYS)
+    # the first new day of each dated entity: the late GA4 day, the orders export's first day
+    first_new_days = {
+        "events": date.fromisoformat(LATE_DAY),
+        "orders": _first_order_day(source / ORDERS_FILE),
+    }
+    assert first_new_days["orders"] < first_new_days["events"]
     base_rows_before_window = {
         table: _count(
             home,
-            f"select count(*) from intermediate.{table} where {column} < '{window_start}'",
+            f"select count(*) from intermediate.{table} where {column} < "
+            f"'{first_new_days[MODEL_ENTITY[table]] - timedelta(days=LOOKBACK_DAYS)}'",
         )
         for table, column in PARTITIONED.items()
         if table in INTERMEDIATE
@@ -231,7 +232,7 @@ def incremental(tmp_path_factory):
         "source": source,
         "incremental": _snapshot(home),
         "base_sessions_from_late_day": base_sessions,
-        "first_new_day": first_new_day,
+        "first_new_days": first_new_days,
         "base_rows_before_window": base_rows_before_window,
         "base_builds": {
             key: {
@@ -260,24 +261,32 @@ def test_a_sensor_run_builds_only_the_new_days(incremental):
     for meta in incremental["base_builds"].values():
         assert meta["segmart/window"] == "[-inf, +inf)"
         assert meta["segmart/build_reason"].startswith("no partition: full refresh")
-    # the new files start on the first day of the orders export: the sensor's run rebuilt
-    # the rows from that day minus the look-back to the latest date in the raw data (+1, end
-    # exclusive), not the two years before; one unpartitioned materialization per
-    # daily-partitioned model (events, sessions, order lines, ad spend) says so
-    latest = _latest_raw_date(incremental["home"])
-    first = incremental["first_new_day"]
-    start = first - timedelta(days=LOOKBACK_DAYS)
-    window = f"[{start.isoformat()}, {(latest + timedelta(days=1)).isoformat()})"
+    # each model rebuilt the rows of its own entity's new days: from the first of them minus
+    # the look-back to the latest date of that entity in the raw data (+1, end exclusive),
+    # not the two years before. The events models start at the late GA4 day, not at the
+    # earlier first day of the orders export; no ad spend was new, so its model rebuilt
+    # nothing. One unpartitioned materialization per daily-partitioned model says so
+    latest = _latest_raw_dates(incremental["home"])
+    first = incremental["first_new_days"]
     assert set(incremental["sensor_builds"]) == set(PARTITIONED)
+    windows = {}
     for key in PARTITIONED:
+        entity = MODEL_ENTITY[key]
         partition, meta = incremental["sensor_builds"][key]
         assert partition is None
-        assert meta["segmart/partitions"] == f"{first.isoformat()}..{latest.isoformat()}"
-        assert meta["segmart/window"] == window
         assert "new dated raw file(s)" in meta["segmart/build_reason"]
-    # and one materialization per model and rebuilt day, for Dagster's partition status
-    days = [d.date().isoformat() for d in pd.date_range(first, latest, freq="D")]
-    for key in PARTITIONED:
+        if entity not in first:
+            assert (meta["segmart/window"], meta["segmart/partitions"]) == ("nothing built", "none")
+            assert incremental["sensor_partitions"][key] == [None]
+            continue
+        start = first[entity] - timedelta(days=LOOKBACK_DAYS)
+        windows[entity] = (
+            f"[{start.isoformat()}, {(latest[entity] + timedelta(days=1)).isoformat()})"
+        )
+        assert meta["segmart/partitions"] == f"{first[entity]}..{latest[entity]}"
+        assert meta["segmart/window"] == windows[entity]
+        # and one materialization per rebuilt day, for Dagster's partition status
+        days = [d.date().isoformat() for d in pd.date_range(first[entity], latest[entity])]
         assert incremental["sensor_partitions"][key] == [*days, None]
     # the raw assets of the dated facts: one materialization per day of the new files' rows
     # (GA4 days, the December orders; no new ad spend), beside the unpartitioned one
@@ -287,12 +296,14 @@ def test_a_sensor_run_builds_only_the_new_days(incremental):
     for key, raw_days in new_raw_days.items():
         assert incremental["sensor_partitions"][key] == [*raw_days, None]
     logged = [m for m in incremental["sensor_logs"] if m.startswith("Daily-partitioned models:")]
-    assert len(logged) == 1 and f"rows dated in {window}" in logged[0]
+    assert len(logged) == 1
+    assert f"rows dated in events {windows['events']}, orders {windows['orders']}" in logged[0]
     # the partitioned intermediate models hold only the rows of the window that changed: the
     # rows dated before it are those of the base run, in number
     home = incremental["home"]
     for table, kept_before in incremental["base_rows_before_window"].items():
         column = PARTITIONED[table]
+        start = first[MODEL_ENTITY[table]] - timedelta(days=LOOKBACK_DAYS)
         kept = _count(home, f"select count(*) from intermediate.{table} where {column} < '{start}'")
         assert kept == kept_before
     # the record of the raw files built from now holds the new files
@@ -529,6 +540,11 @@ def test_segmart_run_plans_from_the_raw_files_since_the_last_build(tmp_path):
     new, snapshot = plan()
     assert (new.rebuild, new.full_refresh) == (True, False)
     assert new.partition_range == dg.PartitionKeyRange("2024-02-02", "2024-02-05")
+    # each entity from its own first new day to its own latest date
+    assert new.entity_ranges == {
+        "events": dg.PartitionKeyRange("2024-02-02", "2024-02-03"),
+        "ad_spend_daily": dg.PartitionKeyRange("2024-02-05", "2024-02-05"),
+    }
     save_snapshot(paths, snapshot)
 
     # a removed raw file (an unload) or changed model columns: a full refresh
@@ -595,6 +611,7 @@ def test_a_re_exported_order_line_also_rebuilds_the_day_of_its_earlier_version(t
     write("cc03", [("A", "2", "2024-02-21 10:00"), ("D", "1", "2024-02-21 11:00")])
     other, _ = plan()
     assert other.partition_range == dg.PartitionKeyRange("2024-02-21", "2024-02-21")
+    assert set(other.entity_ranges) == {"orders"}
 
 
 def test_a_run_without_a_partition_builds_the_plan_with_the_look_back(tmp_path):
@@ -630,10 +647,26 @@ def test_a_run_without_a_partition_builds_the_plan_with_the_look_back(tmp_path):
     assert (new.window.start, new.partitions) == (date(2024, 2, 7), "2024-02-10..2024-02-12")
     assert new.window.end == date(2024, 2, 13)  # the newest partition is yesterday: closed
     assert new.snapshot == plan_partitions(paths, daily, manifest)[1]
+    # only the events models rebuild; the others get an empty window of their own
+    assert new.model_window("int_sessions") == new.window
+    assert new.model_window("fct_ad_spend_daily") is None
+    env = new.env()
+    assert (env["SEGMART_WINDOW_START"], env["SEGMART_WINDOW_END"]) == ("2024-02-07", "2024-02-13")
+    assert env["SEGMART_WINDOW_START__INT_SESSIONS"] == "2024-02-07"
+    start, end = (
+        env["SEGMART_WINDOW_START__FCT_AD_SPEND_DAILY"],
+        env["SEGMART_WINDOW_END__FCT_AD_SPEND_DAILY"],
+    )
+    assert start == end  # no row
+    assert new.metadata("int_order_lines_converted")["segmart/window"] == "nothing built"
+    assert new.metadata("int_sessions")["segmart/partitions"] == "2024-02-10..2024-02-12"
     # a partitioned run keeps its window and the record; a tagged run refreshes everything
     keys = dg.PartitionKeyRange("2024-02-01", "2024-02-01")
     explicit = build(keys=keys)
     assert (str(explicit.window), explicit.snapshot) == ("[2024-01-29, 2024-02-02)", None)
+    # a partitioned run builds the same window for every model: none of their own
+    assert explicit.model_window("fct_ad_spend_daily") == explicit.window
+    assert explicit.env()["SEGMART_WINDOW_START__FCT_AD_SPEND_DAILY"] == ""
     tagged = build(tags={"segmart/full_refresh": "true"}, keys=keys)
     assert (tagged.window, tagged.full_refresh) == (Window(None, None), True)
     assert set(tagged.snapshot) == {"events/aa01.parquet", "events/aa02.parquet"}

@@ -3,6 +3,9 @@
     environment (SEGMART_WINDOW_START / SEGMART_WINDOW_END, ISO dates, end exclusive; Dagster
     sets them from the partition range minus the look-back, pipelines/transform/partitions.py).
     An empty bound is open: no bounds at all rebuilds every row, like a full refresh.
+    A model's own pair (SEGMART_WINDOW_START__<MODEL NAME>, _END__...), when either is set,
+    replaces the run's: a catch-up rebuilds each dated entity's new days only, and a model
+    whose entity has none gets an empty window (start = end: no row).
     Environment variables rather than --vars: a changed var forces dbt to re-parse the whole
     project, a changed env var only the files that read it.
 
@@ -15,10 +18,16 @@
         select ... {% if is_incremental() %} where {{ segmart.in_window('spend_date') }} {% endif %}
 -#}
 
-{#- The window bounds as a (start, end) pair of ISO date strings or none. -#}
+{#- The window bounds of the current model as a (start, end) pair of ISO date strings or
+    none: its own pair when either is set, else the run's. -#}
 {% macro window_bounds() -%}
-    {%- set start = env_var('SEGMART_WINDOW_START', '') | trim -%}
-    {%- set end = env_var('SEGMART_WINDOW_END', '') | trim -%}
+    {%- set own = '__' ~ (model.name | upper) if model is defined and model.name else '' -%}
+    {%- set start = (env_var('SEGMART_WINDOW_START' ~ own, '') if own else '') | trim -%}
+    {%- set end = (env_var('SEGMART_WINDOW_END' ~ own, '') if own else '') | trim -%}
+    {%- if not (start or end) -%}
+        {%- set start = env_var('SEGMART_WINDOW_START', '') | trim -%}
+        {%- set end = env_var('SEGMART_WINDOW_END', '') | trim -%}
+    {%- endif -%}
     {%- for bound in [start, end] if bound and not modules.re.match('^\d{4}-\d{2}-\d{2}$', bound) -%}
         {%- do exceptions.raise_compiler_error(
             "SEGMART_WINDOW_START / SEGMART_WINDOW_END must be ISO dates (YYYY-MM-DD), got '"
@@ -32,6 +41,9 @@
     engine can prune on the column). -#}
 {% macro in_window(column, data_type='date') -%}
     {%- set start, end = segmart.window_bounds() -%}
+    {%- if start and end and start >= end -%}
+        {{- return('1 = 0') -}}
+    {%- endif -%}
     {%- set parts = [] -%}
     {%- if start -%}
         {%- do parts.append(column ~ " >= cast('" ~ start ~ "' as " ~ data_type ~ ")") -%}
