@@ -36,7 +36,7 @@ order_customers as (
 events as (
 
     select user_pseudo_id, user_id, email_hash, event_at, event_id
-    from {{ ref('stg_web__events') }}
+    from {{ ref('int_events_sourced') }}  -- every staged event, without re-running the view
     where user_pseudo_id is not null or user_id is not null
 
 ),

@@ -1,7 +1,9 @@
 {#- The snapshot date of segment metrics (recency, trailing revenue, trends): var
     `as_of_date` when set, else the latest business date found in the data (orders, closed
     deals, leads, events), so historical exports score as of their own end. Open deals count
-    with their create date only: their close date is the expected one, often months ahead. -#}
+    with their create date only: their close date is the expected one, often months ahead.
+    Events are read from int_events_sourced, a table holding every staged event: the staging
+    view would de-duplicate the whole raw layer again. -#}
 
 with
 
@@ -14,7 +16,7 @@ candidates as (
     union all
     select max(cast(created_at as date)) from {{ ref('stg_crm__leads') }}
     union all
-    select max(cast(event_at as date)) from {{ ref('stg_web__events') }}
+    select max(event_date) from {{ ref('int_events_sourced') }}
 
 ),
 
