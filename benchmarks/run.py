@@ -123,16 +123,17 @@ def fresh_home(path: Path, landing: Path | None) -> Path:
 
 
 def segmart_run(
-    home: Path, no_checks: bool = False, force: bool = False
+    home: Path, no_checks: bool = False, force: bool = False, repo: Path = REPO_ROOT
 ) -> tuple[Measurement, dict]:
-    """``segmart run`` in ``home`` as a subprocess; its measurement and phase timings.
+    """``segmart run`` in ``home`` as a subprocess (the code of ``repo``); its measurement and
+    phase timings.
 
     A run that found nothing new starts no Dagster run: status ``SKIPPED``, all of its wall
     time in the ``startup`` phase."""
     env = os.environ | {
         "SEGMART_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster_home"),
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": str(repo),
     }
     cmd = [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home)]
     if no_checks:

@@ -1,0 +1,118 @@
+"""One new day after a full run, with a baseline commit and with this checkout, side by side.
+
+For each version of the code (the baseline checked out in a temporary git worktree, and this
+checkout): a full ``segmart run`` of the benchmark's base landing (``benchmarks.run``'s
+dataset, cached), kept as a pristine copy; then, ``--repeat`` times and alternating the
+versions, the home restored from its copy at the same path (dbt's partial parse and the
+staging views name it), the new-day files landed, and ``segmart run`` measured. Prints the
+median wall time and phases of each and the ratio current / baseline; ``--json`` writes them.
+
+    python -m benchmarks.incremental_ab --baseline a2c4f9a --scale 1 --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from benchmarks.run import REPO_ROOT, ensure_dataset, fresh_home, log, segmart_run
+
+
+def _worktree(commit: str, where: Path) -> Path:
+    subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(where), commit],
+        check=True,
+        capture_output=True,
+    )
+    return where
+
+
+def _land(new_day: Path, home: Path) -> None:
+    for path in sorted(p for p in new_day.rglob("*") if p.is_file()):
+        dest = home / "landing" / "demo" / path.relative_to(new_day)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+
+
+def _restore(pristine: Path, home: Path) -> None:
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(pristine, home, symlinks=True)
+
+
+def compare(baseline: str, scale: float, seed: int, repeat: int, work: Path) -> dict:
+    """{version: {"wall_s": [...], "phases": [...]}} and the medians' ratio."""
+    root = ensure_dataset(scale, seed)
+    repos = {"baseline": _worktree(baseline, work / "baseline_repo"), "current": REPO_ROOT}
+    homes = {}
+    for name, repo in repos.items():
+        home = fresh_home(work / name / "home", root / "base")
+        m, info = segmart_run(home, repo=repo)
+        if m.returncode != 0:
+            raise SystemExit(f"{name}: the full run failed (see {home / 'logs'})")
+        log(f"{name}: full run {m.wall_s:.1f} s")
+        shutil.copytree(home, work / name / "pristine", symlinks=True)
+        homes[name] = home
+    out = {name: {"wall_s": [], "phases": []} for name in repos}
+    for i in range(repeat):
+        order = list(repos) if i % 2 == 0 else list(reversed(repos))
+        for name in order:
+            home = homes[name]
+            _restore(work / name / "pristine", home)
+            _land(root / "new_day", home)
+            m, info = segmart_run(home, repo=repos[name])
+            if m.returncode != 0:
+                raise SystemExit(f"{name}: the one-day run failed (see {home / 'logs'})")
+            log(f"{name}: one new day {m.wall_s:.1f} s {info['phases']}")
+            out[name]["wall_s"].append(round(m.wall_s, 2))
+            out[name]["phases"].append(info["phases"])
+    medians = {name: statistics.median(v["wall_s"]) for name, v in out.items()}
+    return {
+        "scale": scale,
+        "baseline": baseline,
+        "runs": out,
+        "median_s": medians,
+        "current_over_baseline": round(medians["current"] / medians["baseline"], 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="a commit to compare against")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="incremental_ab_") as tmp:
+        try:
+            result = compare(args.baseline, args.scale, args.seed, args.repeat, Path(tmp))
+        finally:
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(REPO_ROOT),
+                    "worktree",
+                    "remove",
+                    "--force",
+                    str(Path(tmp) / "baseline_repo"),
+                ],
+                capture_output=True,
+            )
+    for name, runs in result["runs"].items():
+        print(f"{name:<9} one new day: {runs['wall_s']} s (median {result['median_s'][name]})")
+        for phases in runs["phases"]:
+            print(f"          {phases}")
+    print(f"current / baseline: {result['current_over_baseline']}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
