@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from benchmarks.run import REPO_ROOT, ensure_dataset, fresh_home, log, segmart_run
+from benchmarks.run import REPO_ROOT, ensure_dataset, fresh_home, land_new_day, log, segmart_run
 
 
 def _worktree(commit: str, where: Path) -> Path:
@@ -30,13 +30,6 @@ def _worktree(commit: str, where: Path) -> Path:
         capture_output=True,
     )
     return where
-
-
-def _land(new_day: Path, home: Path) -> None:
-    for path in sorted(p for p in new_day.rglob("*") if p.is_file()):
-        dest = home / "landing" / "demo" / path.relative_to(new_day)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, dest)
 
 
 def _restore(pristine: Path, home: Path) -> None:
@@ -63,7 +56,7 @@ def compare(baseline: str, scale: float, seed: int, repeat: int, work: Path) -> 
         for name in order:
             home = homes[name]
             _restore(work / name / "pristine", home)
-            _land(root / "new_day", home)
+            land_new_day(root / "new_day", home)
             m, info = segmart_run(home, repo=repos[name])
             if m.returncode != 0:
                 raise SystemExit(f"{name}: the one-day run failed (see {home / 'logs'})")

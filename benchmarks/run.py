@@ -122,6 +122,14 @@ def fresh_home(path: Path, landing: Path | None) -> Path:
     return path
 
 
+def land_new_day(new_day: Path, home: Path) -> None:
+    """Copy the held-out new-day files into ``home``'s landing."""
+    for path in sorted(p for p in new_day.rglob("*") if p.is_file()):
+        dest = home / "landing" / "demo" / path.relative_to(new_day)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+
+
 def segmart_run(
     home: Path, no_checks: bool = False, force: bool = False, repo: Path = REPO_ROOT
 ) -> tuple[Measurement, dict]:
@@ -258,10 +266,7 @@ def bench_scale(scale: float, seed: int, steps: tuple[str, ...]) -> dict:
         timings["overhead_forced_s"] = _check(m, "nothing new, --force", notes)
         phases["overhead_forced"] = info["phases"] | {"status": info["status"]}
 
-        for path in sorted(p for p in new_day.rglob("*") if p.is_file()):
-            dest = home / "landing" / "demo" / path.relative_to(new_day)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
+        land_new_day(new_day, home)
         m, info = segmart_run(home)
         timings["incremental_s"] = _check(m, "(e) incremental (one new day)", notes)
         phases["incremental"] = info["phases"] | {"status": info["status"]}
