@@ -17,10 +17,22 @@ from pipelines.settings import DBT_PROJECT_DIR
 SEEDS = DBT_PROJECT_DIR / "seeds"
 
 
-def quintile_with_ties(values: pd.Series) -> pd.Series:
-    """1 + floor(5 * (min-rank - 1) / n): equal values share the score of their lowest rank."""
+def quintile_with_ties(values: pd.Series, n: int = 5) -> pd.Series:
+    """1 + floor(n * (min-rank - 1) / count): equal values share the score of their lowest
+    rank (n = 5 quintiles by default)."""
     ranks = values.rank(method="min")
-    return (1 + np.floor(5 * (ranks - 1) / len(values))).astype(int)
+    return (1 + np.floor(n * (ranks - 1) / len(values))).astype(int)
+
+
+def recency_score(recency_days: pd.Series, horizon: float) -> pd.Series:
+    """1 for a churned customer (recency above the churn horizon), else 2-5: the recency
+    quartile among the customers not churned (more recent scores higher)."""
+    churned = recency_days > horizon
+    score = pd.Series(1, index=recency_days.index)
+    active = recency_days[~churned]
+    if len(active):
+        score[~churned] = 1 + quintile_with_ties(-active, n=4)
+    return score.astype(int)
 
 
 def rfm_map() -> dict[tuple[int, int], str]:
@@ -58,9 +70,15 @@ def expected_customers(
     as_of = lines["ordered_at"].max().normalize()
     if "status" not in lines:
         lines["status"] = None
-    lines = lines[
-        ~lines["status"].fillna("").str.lower().isin(["cancelled", "canceled", "voided", "void"])
-    ]
+    # cancelled before any money moved: a cancel-word status on a line that is neither a
+    # return nor negative; a credit note stays a return whatever its status says. One such
+    # line cancels its order.
+    cancelled_line = (
+        lines["status"].fillna("").str.lower().isin(["cancelled", "canceled", "voided", "void"])
+        & ~lines["is_return"].fillna(False).astype(bool)
+        & ~(lines["net_amount"] < 0)
+    )
+    lines = lines[~lines["order_id"].isin(lines.loc[cancelled_line, "order_id"])]
     lines = lines[lines["customer_id"].notna()].copy()
     month = lines["ordered_at"].dt.to_period("M").dt.to_timestamp()
     pairs = pd.MultiIndex.from_arrays([lines["currency"], month])
@@ -96,7 +114,12 @@ def expected_customers(
     out["orders_with_returns"] = all_orders["any_return"].sum()
     out["aov"] = out["net_revenue"] / out["orders"]
     out["recency_days"] = (as_of - out["last_order_at"].dt.normalize()).dt.days
-    out["r_score"] = quintile_with_ties(-out["recency_days"])
+    ordered = purchases.reset_index().sort_values(["customer_id", "ordered_at", "order_id"])
+    gap_days = (
+        ordered["ordered_at"].dt.normalize().groupby(ordered["customer_id"]).diff().dropna().dt.days
+    )
+    horizon = float(np.quantile(gap_days, horizon_quantile)) if len(gap_days) else 365.0
+    out["r_score"] = recency_score(out["recency_days"], horizon)
     out["f_score"] = quintile_with_ties(out["orders"])
     out["m_score"] = quintile_with_ties(out["net_revenue"].round(6))
     segments = rfm_map()
@@ -104,11 +127,6 @@ def expected_customers(
         segments[(r, f)] for r, f in zip(out["r_score"], out["f_score"], strict=True)
     ]
 
-    ordered = purchases.reset_index().sort_values(["customer_id", "ordered_at", "order_id"])
-    gap_days = (
-        ordered["ordered_at"].dt.normalize().groupby(ordered["customer_id"]).diff().dropna().dt.days
-    )
-    horizon = float(np.quantile(gap_days, horizon_quantile)) if len(gap_days) else 365.0
     out["churn_horizon_days"] = horizon
     out["is_churned"] = out["recency_days"] > horizon
     ratio = out["recency_days"] / horizon

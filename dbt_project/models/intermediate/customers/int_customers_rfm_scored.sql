@@ -1,18 +1,35 @@
 {{ config(materialized='table') }}
 
-{#- RFM scores per customer and monthly snapshot. Each score is a quintile (1-5) among the
-    customers who had purchased by that snapshot: rank-based, ties share the score of their
-    lowest rank (so equal values always score the same), 5 = best:
-      r_score: more recent last purchase (lower recency_days) scores higher;
-      f_score: more purchase orders scores higher;
-      m_score: more net revenue scores higher.
-    rfm_segment comes from seed rfm_segment_map over (r_score, f_score). -#}
+{#- RFM scores per customer and monthly snapshot, among the customers who had purchased by
+    that snapshot: rank-based, ties share the score of their lowest rank (so equal values
+    always score the same), 5 = best:
+      r_score respects the churn horizon (int_churn_horizon): a churned customer (recency
+        above the horizon) scores 1; the others score 2-5, the quartile of their recency
+        among the customers not churned at that snapshot (more recent scores higher). A
+        single decaying cohort, where most customers are long gone, so never fills the
+        top recency scores with churned customers;
+      f_score: quintile 1-5, more purchase orders scores higher;
+      m_score: quintile 1-5, more net revenue scores higher.
+    rfm_segment comes from seed rfm_segment_map over (r_score, f_score); r_score 1 maps only
+    to lost / hibernating / at risk / can't lose, so a churned customer is never in an
+    active segment (champions, loyal, potential loyalist, new, promising, need attention,
+    about to sleep). -#}
 
 with
 
+horizon as (
+
+    select churn_horizon_days from {{ ref('int_churn_horizon') }}
+
+),
+
 state as (
 
-    select * from {{ ref('int_customers_monthly_state') }}
+    select
+        monthly_state.*,
+        monthly_state.recency_days > horizon.churn_horizon_days as is_churned
+    from {{ ref('int_customers_monthly_state') }} as monthly_state
+    cross join horizon
 
 ),
 
@@ -32,7 +49,11 @@ scored as (
         net_revenue_rc,
         last_purchase_date,
         recency_days,
-        {{ segmart.ntile_with_ties(5, 'recency_days desc', 'month_start') }} as r_score,
+        is_churned,
+        case
+            when is_churned then 1
+            else 1 + {{ segmart.ntile_with_ties(4, 'recency_days desc', 'month_start, is_churned') }}
+        end as r_score,
         {{ segmart.ntile_with_ties(5, 'purchase_orders', 'month_start') }} as f_score,
         {{ segmart.ntile_with_ties(5, 'net_revenue_rc', 'month_start') }} as m_score
     from state

@@ -1,3 +1,9 @@
+{#- Returns vs cancellations: a return line reverses money already counted (a credit note,
+    a refund line; negative quantity or amount, or flagged by the mapping) and counts in
+    returns and net revenue whatever status word the export gives it (Online Retail calls its
+    credit notes "cancellations"). is_cancelled is only an order stopped before any money
+    moved: status cancelled / canceled / voided / void on a line that is not a return. -#}
+
 with
 
 source as (
@@ -34,6 +40,15 @@ normalized as (
 
 ),
 
+flagged as (
+
+    select
+        *,
+        coalesce(is_return, quantity < 0 or net_amount_filled < 0, false) as is_return_line
+    from normalized
+
+),
+
 final as (
 
     select
@@ -58,15 +73,16 @@ final as (
         lower({{ segmart.clean_text('utm_source') }}) as utm_source,
         lower({{ segmart.clean_text('utm_medium') }}) as utm_medium,
         lower({{ segmart.clean_text('utm_campaign') }}) as utm_campaign,
-        coalesce(is_return, quantity < 0 or net_amount_filled < 0, false) as is_return,
+        is_return_line as is_return,
         coalesce(lower(trim(status)) in ('cancelled', 'canceled', 'voided', 'void'), false)
-            as is_cancelled,
+            and not is_return_line
+            and not coalesce(net_amount_filled < 0, false) as is_cancelled,
         country_code_normalized as country_code,
         lower(trim(status)) as order_status,
         updated_at,
         _source_system as source_system,
         _ingested_at as ingested_at
-    from normalized
+    from flagged
 
 )
 
