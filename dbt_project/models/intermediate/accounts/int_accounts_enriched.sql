@@ -3,13 +3,82 @@
     reporting currency at the FX rate of the record's update date), country and region (seed
     country_regions; else the CRM region; else 'Unknown'), domain type and technographic
     sophistication (seed technology_catalog: points summed over the listed technologies;
-    basic < 3 ≤ intermediate < 7 ≤ advanced; no list → 'unknown'). -#}
+    basic < 3 ≤ intermediate < 7 ≤ advanced; no list → 'unknown').
+    An account that deals or leads name but no account export holds (or no account export
+    landed at all) is kept as a row of its own: its id as name, firmographics unknown,
+    account_source 'named by deals or leads'; so every B2B customer counted in the KPIs
+    is an account of dim_accounts. -#}
 
 with
 
-accounts as (
+exported as (
 
     select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+named_only as (
+
+    select named.account_id
+    from (
+        select account_id from {{ ref('stg_crm__opportunities') }}
+        union
+        select account_id from {{ ref('stg_crm__leads') }}
+    ) as named
+    left join exported
+        on named.account_id = exported.account_id
+    where named.account_id is not null
+        and exported.account_id is null
+
+),
+
+accounts as (
+
+    select
+        exported.account_id,
+        exported.account_name,
+        exported.account_domain,
+        exported.industry_text,
+        exported.employees,
+        exported.annual_revenue,
+        exported.currency_code,
+        exported.country_code,
+        exported.country_text,
+        exported.crm_region,
+        exported.city,
+        exported.customer_type_label,
+        exported.parent_account_id,
+        exported.technologies,
+        exported.created_at,
+        exported.updated_at,
+        exported.source_system,
+        exported.source_file_hash,
+        exported.ingested_at,
+        'account export' as account_source
+    from exported
+    union all
+    select
+        named_only.account_id,
+        named_only.account_id as account_name,
+        cast(null as {{ dbt.type_string() }}) as account_domain,
+        cast(null as {{ dbt.type_string() }}) as industry_text,
+        cast(null as {{ dbt.type_bigint() }}) as employees,
+        cast(null as {{ dbt.type_float() }}) as annual_revenue,
+        cast(null as {{ dbt.type_string() }}) as currency_code,
+        cast(null as {{ dbt.type_string() }}) as country_code,
+        cast(null as {{ dbt.type_string() }}) as country_text,
+        cast(null as {{ dbt.type_string() }}) as crm_region,
+        cast(null as {{ dbt.type_string() }}) as city,
+        cast(null as {{ dbt.type_string() }}) as customer_type_label,
+        cast(null as {{ dbt.type_string() }}) as parent_account_id,
+        cast(null as {{ dbt.type_string() }}) as technologies,
+        cast(null as {{ dbt.type_timestamp() }}) as created_at,
+        cast(null as {{ dbt.type_timestamp() }}) as updated_at,
+        cast(null as {{ dbt.type_string() }}) as source_system,
+        cast(null as {{ dbt.type_string() }}) as source_file_hash,
+        cast(null as {{ dbt.type_timestamp() }}) as ingested_at,
+        'named by deals or leads' as account_source
+    from named_only
 
 ),
 
@@ -100,6 +169,7 @@ final as (
             when tech_scores.sophistication_points < 7 then 'intermediate'
             else 'advanced'
         end as sophistication_tier,
+        accounts.account_source,
         accounts.created_at,
         accounts.updated_at
     from accounts

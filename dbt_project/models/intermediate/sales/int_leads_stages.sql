@@ -1,7 +1,9 @@
 {#- Leads with their funnel stages (lead → MQL → SQL → opportunity → won), the dates they
     reached each, the person and account they resolve to and the channel group of the lead
     (UTM tags through the channel rules; without UTM the CRM lead_source when it names a
-    default channel group, else 'Unassigned'). -#}
+    default channel group, else 'Unassigned'). The lead's deal is the one it names, else a
+    deal naming the lead (int_lead_opportunity_links, is_lead_primary), so the funnel is the
+    same whichever side of the export carries the link. -#}
 
 with
 
@@ -14,6 +16,14 @@ leads as (
 opportunities as (
 
     select * from {{ ref('int_opportunities_enriched') }}
+
+),
+
+lead_links as (
+
+    select lead_id, opportunity_id
+    from {{ ref('int_lead_opportunity_links') }}
+    where is_lead_primary
 
 ),
 
@@ -73,24 +83,26 @@ final as (
         leads.sql_at,
         coalesce(opportunities.created_at, leads.converted_at) as opportunity_created_at,
         case when opportunities.is_won then opportunities.closed_at end as won_at,
-        leads.converted_opportunity_id as opportunity_id,
+        lead_links.opportunity_id,
         leads.mql_at is not null or leads.sql_at is not null
-            or leads.converted_opportunity_id is not null as is_mql,
-        leads.sql_at is not null or leads.converted_opportunity_id is not null as is_sql,
-        leads.converted_opportunity_id is not null as is_converted,
+            or lead_links.opportunity_id is not null as is_mql,
+        leads.sql_at is not null or lead_links.opportunity_id is not null as is_sql,
+        lead_links.opportunity_id is not null as is_converted,
         coalesce(opportunities.is_won, false) as is_won,
         coalesce(opportunities.is_closed, false) as is_opportunity_closed,
         case
             when opportunities.is_won then 'won'
-            when leads.converted_opportunity_id is not null then 'opportunity'
+            when lead_links.opportunity_id is not null then 'opportunity'
             when leads.sql_at is not null then 'sql'
             when leads.mql_at is not null then 'mql'
             else 'lead'
         end as funnel_stage,
         {{ segmart.days_between('leads.created_at', 'opportunities.closed_at') }} as days_to_close
     from leads
+    left join lead_links
+        on leads.lead_id = lead_links.lead_id
     left join opportunities
-        on leads.converted_opportunity_id = opportunities.opportunity_id
+        on lead_links.opportunity_id = opportunities.opportunity_id
     left join identity as by_contact
         on by_contact.identifier_type = 'contact_id'
         and leads.contact_id = by_contact.identifier_value

@@ -6,6 +6,11 @@
       TCV = amount_rc; ACV = TCV / contract_years.
     * deal_type: new, renewal, upsell or service from the exported text; a deal with
       renewal_of_opportunity_id and no type is a renewal; otherwise new.
+    * lead_id: the lead the deal came from, whichever side names the other
+      (int_lead_opportunity_links); first_contact_at: that lead's created_at.
+    * created_at: the deal's own create date; a deal without one (closed-deals exports
+      carry only the won date) takes its lead's first contact, flagged
+      is_created_at_from_lead, so its sales cycle and create month still count.
     * cycle_days: closed_at − created_at in days, for closed deals. -#}
 
 with
@@ -13,6 +18,49 @@ with
 opportunities as (
 
     select * from {{ ref('stg_crm__opportunities') }}
+
+),
+
+lead_links as (
+
+    select links.opportunity_id, links.lead_id, leads.created_at as lead_created_at
+    from {{ ref('int_lead_opportunity_links') }} as links
+    left join {{ ref('stg_crm__leads') }} as leads
+        on links.lead_id = leads.lead_id
+    where links.is_opportunity_primary
+
+),
+
+with_lead as (
+
+    select
+        opportunities.opportunity_id,
+        opportunities.account_id,
+        opportunities.contact_id,
+        opportunities.opportunity_name,
+        opportunities.stage_text,
+        opportunities.is_closed_reported,
+        opportunities.is_won_reported,
+        opportunities.amount,
+        opportunities.currency_code,
+        opportunities.deal_type_text,
+        opportunities.product,
+        opportunities.contract_start_date,
+        opportunities.contract_end_date,
+        opportunities.contract_months,
+        opportunities.renewal_of_opportunity_id,
+        opportunities.lead_source,
+        opportunities.contacts_involved,
+        opportunities.owner_name,
+        coalesce(opportunities.created_at, lead_links.lead_created_at) as created_at,
+        opportunities.created_at is null and lead_links.lead_created_at is not null
+            as is_created_at_from_lead,
+        coalesce(opportunities.lead_id, lead_links.lead_id) as lead_id,
+        lead_links.lead_created_at as first_contact_at,
+        opportunities.closed_at
+    from opportunities
+    left join lead_links
+        on opportunities.opportunity_id = lead_links.opportunity_id
 
 ),
 
@@ -49,7 +97,7 @@ derived as (
                 or opportunities.currency_code = upper('{{ var("reporting_currency") }}') then 1.0
             else fx.rate_to_reporting
         end as fx_rate
-    from opportunities
+    from with_lead as opportunities
     left join fx
         on cast(coalesce(opportunities.closed_at, opportunities.created_at) as date) = fx.date_day
         and opportunities.currency_code = fx.currency_code
@@ -95,7 +143,10 @@ final as (
         lead_source,
         contacts_involved,
         owner_name,
+        lead_id,
+        first_contact_at,
         created_at,
+        is_created_at_from_lead,
         closed_at,
         case when is_closed_derived or is_won_derived
             then {{ segmart.days_between('created_at', 'closed_at') }}

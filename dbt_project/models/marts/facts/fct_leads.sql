@@ -1,7 +1,9 @@
 {#- One row per lead with its funnel stage dates (created → MQL → SQL → opportunity → won),
     stage flags, lead type (demo request, download, form fill, ...), the channel of its own
     UTM tags / CRM lead source ('Unassigned' when neither names one), the normalised
-    campaign key and the derived motion of its account (b2c when it has no account). -#}
+    campaign key and the derived motion: its account's, else inferred from the lead's own
+    fields (government e-mail domain → b2g; corporate e-mail domain or a company name →
+    b2b; free-mail e-mail → b2c), else 'unknown' — never b2c by default. -#}
 
 with
 
@@ -14,6 +16,12 @@ leads as (
 accounts_motion as (
 
     select account_id, motion from {{ ref('int_accounts_motion') }}
+
+),
+
+domains as (
+
+    select domain, domain_type from {{ ref('int_domains_classified') }}
 
 ),
 
@@ -56,12 +64,17 @@ final as (
         leads.funnel_stage,
         leads.days_to_close,
         case
-            when leads.account_id is null then 'b2c'
-            else coalesce(accounts_motion.motion, 'unknown')
+            when leads.account_id is not null then coalesce(accounts_motion.motion, 'unknown')
+            when domains.domain_type = 'government' then 'b2g'
+            when domains.domain_type = 'corporate' or leads.company_name is not null then 'b2b'
+            when domains.domain_type = 'free_mail' then 'b2c'
+            else 'unknown'
         end as motion
     from leads
     left join accounts_motion
         on leads.account_id = accounts_motion.account_id
+    left join domains
+        on leads.email_domain = domains.domain
     left join campaign_ids
         on leads.utm_campaign = campaign_ids.campaign_id
 

@@ -2,7 +2,12 @@
     ACV (TCV / contract years), deal type (new / renewal / upsell / service), sales-cycle
     days of closed deals, whether it is the account's first won deal (a new B2B customer),
     the channel of the lead it came from and the account's derived motion. Gross profit of a
-    deal is TCV x var('default_gross_margin'): CRM deals carry no cost. -#}
+    deal is TCV x var('default_gross_margin'): CRM deals carry no cost.
+    The deal's lead is the one it names, else a lead naming it (int_lead_opportunity_links);
+    its channel is the first channel other than Unassigned among the leads linked to it,
+    either way. A deal without an account takes the motion of its lead (fct_leads: the
+    lead's account, else its own e-mail domain and company), else 'unknown' - never b2c
+    by default. -#}
 
 with
 
@@ -23,12 +28,19 @@ identity as (
 source_leads as (
 
     select
-        opportunity_id,
-        min(case when channel_group <> 'Unassigned' then channel_group end) as lead_channel,
-        min(lead_id) as lead_id
-    from {{ ref('int_leads_stages') }}
-    where opportunity_id is not null
-    group by opportunity_id
+        links.opportunity_id,
+        min(case when leads.channel_group <> 'Unassigned' then leads.channel_group end)
+            as lead_channel
+    from {{ ref('int_lead_opportunity_links') }} as links
+    inner join {{ ref('int_leads_stages') }} as leads
+        on links.lead_id = leads.lead_id
+    group by links.opportunity_id
+
+),
+
+lead_motion as (
+
+    select lead_id, motion from {{ ref('fct_leads') }}
 
 ),
 
@@ -45,7 +57,10 @@ ranked as (
         case when opportunities.is_won and opportunities.account_id is not null then
             row_number() over (
                 partition by opportunities.account_id, opportunities.is_won
-                order by opportunities.closed_at, opportunities.opportunity_id
+                order by
+                    case when opportunities.closed_at is null then 1 else 0 end,
+                    opportunities.closed_at,
+                    opportunities.opportunity_id
             )
         end as account_won_deal_number
     from opportunities
@@ -59,7 +74,7 @@ final as (
         ranked.account_id,
         ranked.contact_id,
         identity.person_key,
-        source_leads.lead_id,
+        ranked.lead_id,
         ranked.opportunity_name,
         ranked.stage,
         ranked.stage_category,
@@ -81,12 +96,20 @@ final as (
         ranked.contacts_involved,
         ranked.owner_name,
         ranked.created_at,
+        ranked.is_created_at_from_lead,
+        ranked.first_contact_at,
         ranked.closed_at,
         {{ segmart.month_start('ranked.created_at') }} as created_month,
         {{ segmart.month_start('ranked.closed_at') }} as closed_month,
         ranked.cycle_days as sales_cycle_days,
+        case when ranked.is_won then {{ segmart.days_between(
+            'coalesce(ranked.first_contact_at, ranked.created_at)', 'ranked.closed_at'
+        ) }} end as days_from_first_contact_to_won,
         coalesce(ranked.account_won_deal_number = 1, false) as is_first_won_deal,
-        coalesce(accounts_motion.motion, 'unknown') as motion
+        case
+            when ranked.account_id is not null then coalesce(accounts_motion.motion, 'unknown')
+            else coalesce(lead_motion.motion, 'unknown')
+        end as motion
     from ranked
     left join identity
         on ranked.contact_id = identity.contact_id
@@ -94,6 +117,8 @@ final as (
         on ranked.opportunity_id = source_leads.opportunity_id
     left join accounts_motion
         on ranked.account_id = accounts_motion.account_id
+    left join lead_motion
+        on ranked.lead_id = lead_motion.lead_id
 
 )
 

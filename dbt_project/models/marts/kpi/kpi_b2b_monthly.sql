@@ -9,6 +9,8 @@
     * renewal_rate = renewed contracts / contracts up for renewal: won contracts whose end
       date falls in the month, renewed when a won deal names them in renewal_of_opportunity_id;
     * service_revenue_share = won TCV of service deals / won TCV;
+    * new_accounts: accounts whose first won deal closed in the month (fct_opportunities
+      is_first_won_deal) — the same accounts as dim_accounts.first_won_at in that month;
     * cost per lead / per opportunity and CAC (per new account = first won deal) use all
       ad spend of the month (spend is not split by motion; per channel see
       kpi_channel_monthly);
@@ -37,7 +39,7 @@ as_of as (
 months as (
 
     {{ segmart.month_spine(
-        '(select min(created_at) from (select created_at from leads union all select created_at from opportunities) as starts)',
+        '(select min(started_at) from (select created_at as started_at from leads union all select created_at from opportunities union all select closed_at from opportunities) as starts)',
         '(select as_of_date from as_of)',
     ) }}
 

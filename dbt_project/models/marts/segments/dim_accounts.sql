@@ -1,6 +1,9 @@
 {#- One row per account (customers and prospects): firmographic bands, derived motion,
     revenue-based value tier and growth trend, technographic sophistication, needs segment
-    and the conversion propensity of its firmographic cell. -#}
+    and the conversion propensity of its firmographic cell. Accounts that only deals or
+    leads name (no account export holds them) are rows too (account_source), and
+    first_won_at is the close of the account's first won deal: the accounts counted as
+    kpi_b2b_monthly.new_accounts in that month. -#}
 
 {%- set key_share = var('key_account_revenue_share') %}
 {%- set key_ids = var('key_account_ids') %}
@@ -61,6 +64,15 @@ open_opportunities as (
     select account_id, count(*) as open_opportunities
     from {{ ref('int_opportunities_enriched') }}
     where not is_closed and account_id is not null
+    group by account_id
+
+),
+
+first_won as (
+
+    select account_id, min(closed_at) as first_won_at
+    from {{ ref('int_opportunities_enriched') }}
+    where is_won and account_id is not null and closed_at is not null
     group by account_id
 
 ),
@@ -182,6 +194,8 @@ final as (
         signals.contacts,
         signals.opportunities,
         signals.won_opportunities,
+        first_won.first_won_at,
+        joined.account_source,
         as_of.as_of_date
     from joined
     cross join as_of
@@ -192,6 +206,8 @@ final as (
         on joined.account_id = signals.account_id
     left join open_opportunities
         on joined.account_id = open_opportunities.account_id
+    left join first_won
+        on joined.account_id = first_won.account_id
     left join cells
         on joined.industry = cells.industry
         and joined.size_band = cells.size_band

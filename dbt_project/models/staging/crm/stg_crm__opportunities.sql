@@ -18,6 +18,7 @@ final as (
         trim(opportunity_id) as opportunity_id,
         {{ segmart.clean_text('account_id') }} as account_id,
         {{ segmart.clean_text('contact_id') }} as contact_id,
+        {{ segmart.clean_text('lead_id') }} as lead_id,
         {{ segmart.clean_text('opportunity_name') }} as opportunity_name,
         lower({{ segmart.regex_replace_all('trim(stage)', "'[ _-]+'", "' '") }}) as stage_text,
         is_closed as is_closed_reported,
