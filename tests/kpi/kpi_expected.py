@@ -171,7 +171,7 @@ def _touches(conv: Conversion, all_sessions: pd.DataFrame) -> pd.DataFrame:
 def credited_channel(conv: Conversion, model: str, all_sessions: pd.DataFrame) -> str:
     touches = _touches(conv, all_sessions)
     if touches.empty:
-        return conv.own_channel or "Unattributed"
+        return conv.own_channel or "Unassigned"
     if model == "first_touch":
         return touches["channel"].iloc[0]
     non_direct = touches[touches["channel"] != "Direct"]

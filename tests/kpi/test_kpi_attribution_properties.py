@@ -166,7 +166,7 @@ def test_credits_sum_to_one_and_revenue_is_conserved(attribution, touches, conve
         if path.empty:
             for model, group in by_model.items():
                 assert len(group) == 1 and group["touchpoint_id"].isna().all(), model
-                assert group["channel"].item() == "Unattributed"
+                assert group["channel"].item() == "Unassigned"
             continue
         ids = list(path["touchpoint_id"])
         n = len(ids)

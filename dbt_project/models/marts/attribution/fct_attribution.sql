@@ -2,7 +2,7 @@
     One row per conversion x model x touchpoint (zero-credit touches kept so every model
     sees the same path). A conversion without touchpoints gets one row per model with
     credit 1: its channel is the conversion's own UTM / lead channel when it has one
-    (attribution_basis 'conversion_utm'), else 'Unattributed'. Credits are rounded to 10
+    (attribution_basis 'conversion_utm'), else 'Unassigned'. Credits are rounded to 10
     decimals and the last touch takes the remainder, so the credits of one conversion and
     model sum to exactly 1. -#}
 
@@ -194,7 +194,7 @@ unattributed as (
         attribution_models.attribution_model,
         cast(null as {{ dbt.type_string() }}) as touchpoint_id,
         cast(null as timestamp) as touched_at,
-        coalesce(conversions.own_channel, 'Unattributed') as channel,
+        coalesce(conversions.own_channel, 'Unassigned') as channel,
         cast(null as {{ dbt.type_string() }}) as source,
         cast(null as {{ dbt.type_string() }}) as medium,
         conversions.own_campaign as campaign,
@@ -238,7 +238,7 @@ final as (
         all_credits.campaign,
         case
             when all_credits.touchpoint_id is not null then 'touchpoint'
-            when all_credits.channel <> 'Unattributed' then 'conversion_utm'
+            when all_credits.channel <> 'Unassigned' then 'conversion_utm'
             else 'none'
         end as attribution_basis,
         cast(all_credits.credit as decimal(20, 10)) as credit,

@@ -3,7 +3,7 @@
     attributed revenue / gross profit by the default attribution model, last non-direct
     (credits are 0 or 1, so the counts are whole); new customers by first touch of their
     first purchase (B2C) or first won deal (B2B account), falling back to the conversion's
-    own UTM channel, else channel 'Unattributed' — so unattributed customers never dilute the
+    own UTM channel, else channel 'Unassigned' — so unattributed customers never dilute the
     CAC of a paid channel. Revenue is our own (orders, won deals), never platform-reported. -#}
 
 with

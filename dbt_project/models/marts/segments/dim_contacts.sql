@@ -83,7 +83,7 @@ final as (
         end as lifecycle_stage,
         coalesce(purchases.purchase_orders, 0) > 0 or coalesce(best_lead.funnel_stage = 'won', false)
             as is_customer,
-        coalesce(first_lead.channel_group, 'unknown') as first_lead_channel,
+        coalesce(first_lead.channel_group, 'Unassigned') as first_lead_channel,
         coalesce(needs.dominant_need, 'unknown') as needs_segment,
         contacts.job_title,
         contacts.country_code,

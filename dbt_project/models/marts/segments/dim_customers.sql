@@ -194,7 +194,7 @@ final as (
         coalesce(people.gender, 'unknown') as gender,
         coalesce(people.country_code, order_stats.order_country_code) as country_code,
         coalesce(countries.region, 'Unknown') as region,
-        coalesce(first_touch.channel_group, first_orders.utm_channel_group, 'unknown') as acquisition_channel,
+        coalesce(first_touch.channel_group, first_orders.utm_channel_group, 'Unassigned') as acquisition_channel,
         as_of.as_of_date
     from current_scores
     cross join as_of
