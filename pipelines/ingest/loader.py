@@ -27,8 +27,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.ingest.contract import QUARANTINE_SCHEMA, Entity, entities, entity
+from pipelines.ingest.contract import entities as all_entities
 from pipelines.ingest.manifest import Manifest, atomic_write_text, fsync_path, sha256_file
-from pipelines.ingest.mapping import Mapping, MappingError, choose_mapping, load_mappings, norm
+from pipelines.ingest.mapping import (
+    Mapping,
+    MappingError,
+    MappingSet,
+    MatchResult,
+    choose_mapping,
+    choose_readings,
+    load_mapping_set,
+    norm,
+)
 from pipelines.ingest.readers import (
     DEFAULT_CHUNK_ROWS,
     ROW_COLUMN,
@@ -48,6 +58,7 @@ from pipelines.ingest.transform import (
     q,
     referenced_columns,
 )
+from pipelines.ingest.validate import deep_check
 from pipelines.locks import exclusive_lock, pid_alive
 from pipelines.settings import home_paths, load_config
 
@@ -92,6 +103,9 @@ class FileResult:
     drift: list[str] = field(default_factory=list)
     duplicate_of: str | None = None
     ingested_at: str = ""
+    reading: str = "primary"  # "additional": a further reading (another entity) of the file
+    mappings_hash: str = ""  # the mapping set it was matched under (a rejection is retried
+    # by the first run under another set)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,9 +113,10 @@ class FileResult:
 
 @dataclass
 class IngestReport:
-    files: list[FileResult] = field(default_factory=list)
+    files: list[FileResult] = field(default_factory=list)  # one per reading of a file
     unchanged: int = 0  # files already handled (same name, size and mtime): not re-hashed
     ingested_at: str = ""
+    invalid_mappings: list[str] = field(default_factory=list)  # one line each
 
     def for_entity(self, name: str) -> list[FileResult]:
         return [f for f in self.files if f.entity == name]
@@ -129,6 +144,7 @@ class IngestReport:
             f"ingest at {self.ingested_at}: {len(self.files)} new file(s), "
             f"{self.unchanged} unchanged"
         ]
+        lines += [f"  invalid mapping (its files rejected): {e}" for e in self.invalid_mappings]
         for name, e in self.by_entity().items():
             lines.append(
                 f"  {name}: read {e['rows_read']}, loaded {e['rows_loaded']}, "
@@ -204,6 +220,8 @@ def run_ingest(
     wanted = set(entities) if entities else None
     for name in wanted or ():
         entity(name)  # unknown entity names fail loudly
+    if wanted is not None and wanted >= set(all_entities()):
+        wanted = None  # every entity: a full run (it may record the readings' state)
     # one ingest per home at a time (a sensor run and a manual run); a kernel lock, so a
     # killed ingest never leaves it held
     with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
@@ -218,15 +236,56 @@ def run_ingest(
             raise
 
 
+READINGS_STATE = "ingest_readings.json"  # in {home}/state/: see ``_rematch_needed``
+
+
+def _rematch_needed(paths, mset: MappingSet) -> bool:
+    """Whether loaded files must be matched again for new ``reading: additional`` mappings:
+    the set of those mappings differs from the one every loaded file was matched under."""
+    state = paths.state / READINGS_STATE
+    try:
+        saved = json.loads(state.read_text()).get("additional_hash", "")
+    except (OSError, ValueError):
+        saved = ""
+    return saved != mset.additional_hash
+
+
+def _record_rematch(paths, mset: MappingSet, full_run: bool) -> None:
+    state = paths.state / READINGS_STATE
+    if not full_run:  # readings of unwanted entities were left: the next full run looks again
+        state.unlink(missing_ok=True)
+    elif mset.additional_hash:
+        atomic_write_text(state, json.dumps({"additional_hash": mset.additional_hash}))
+    else:
+        state.unlink(missing_ok=True)
+
+
+def needs_another_look(records: list[dict], mset: MappingSet, rematch: bool, rel: str) -> bool:
+    """An unchanged, already handled file is opened again only when the mappings changed in
+    a way that concerns it: it was rejected under another mapping set (retried: "no
+    mapping", an invalid mapping, a missing column), or a new ``reading: additional``
+    mapping might read it too."""
+    for r in records:
+        if r.get("status") == "rejected" and r.get("mappings_hash") != mset.hash:
+            return True
+    if rematch and mset.additional_hash and mset.could_add_reading(rel):
+        return any(r.get("status") == "loaded" for r in records)
+    return False
+
+
 def _run_ingest(paths, wanted: set[str] | None, progress: Progress | None) -> IngestReport:
-    mappings = load_mappings(paths.root)
+    mset = deep_check(load_mapping_set(paths.root), only_user=True)  # shipped ones are tested
     gzip_limits = GzipLimits.from_config(load_config(paths.root).get("ingest"))
     manifest = Manifest(paths.manifest)
     clean_stale_temp_files(paths)
     write_schema_files(paths.raw)
     now = datetime.now(UTC).replace(tzinfo=None)
     report = IngestReport(ingested_at=now.isoformat(sep=" "))
-    seen = manifest.seen_index()
+    report.invalid_mappings = [b.error for b in mset.broken]
+    for line in report.invalid_mappings:
+        log.warning("invalid mapping: only the files it matches are rejected: %s", line)
+    handled = manifest.handled_index()
+    rematch = _rematch_needed(paths, mset)
     con = sandbox()  # one sandbox per run: connecting costs more than typing a small file
     batcher = Batcher(con, paths, manifest)
     # Oldest first, so that when two versions of an export land together the newer one gets
@@ -238,21 +297,31 @@ def _run_ingest(paths, wanted: set[str] | None, progress: Progress | None) -> In
             st = path.stat()
             if progress:
                 progress(i - 1, len(files), rel)
-            if (rel, st.st_size, st.st_mtime_ns) in seen:
+            records = handled.get((rel, st.st_size, st.st_mtime_ns))
+            if records is not None and not needs_another_look(records, mset, rematch, rel):
                 report.unchanged += 1
                 continue
             at = max(now, datetime.now(UTC).replace(tzinfo=None))
-            result = ingest_file(
-                path, rel, paths, mappings, manifest, at, wanted, batcher, gzip_limits
+            report.files += ingest_readings(
+                path,
+                rel,
+                paths,
+                mset,
+                manifest,
+                at,
+                wanted,
+                batcher,
+                gzip_limits,
+                file_hash=records[0]["file_hash"] if records else None,
+                rematch=rematch,
             )
-            if result is not None:
-                report.files.append(result)
         batcher.flush_all()
     except BaseException:
         batcher.abort()
         raise
     finally:
         con.close()
+    _record_rematch(paths, mset, wanted is None)
     if progress:
         progress(len(files), len(files), "done")
     return report
@@ -262,77 +331,151 @@ def ingest_file(
     path: Path,
     rel: str,
     paths,
-    mappings: dict[str, Mapping],
+    mappings: dict[str, Mapping] | MappingSet,
     manifest: Manifest,
     ingested_at: datetime,
     wanted: set[str] | None = None,
     batcher: Batcher | None = None,
     gzip_limits: GzipLimits | None = None,
 ) -> FileResult | None:
-    """Load one file; ``None`` when its entity is not among ``wanted`` (left for later).
+    """Load one file; its first reading's result (``None``: no reading among ``wanted``)."""
+    if not isinstance(mappings, MappingSet):
+        mappings = MappingSet(mappings=dict(mappings))
+    results = ingest_readings(
+        path, rel, paths, mappings, manifest, ingested_at, wanted, batcher, gzip_limits
+    )
+    return results[0] if results else None
 
-    With a ``batcher`` the file's last (small) chunk may still be pending when this returns:
-    its raw Parquet and manifest are written when the batch is flushed.
+
+def ingest_readings(
+    path: Path,
+    rel: str,
+    paths,
+    mset: MappingSet,
+    manifest: Manifest,
+    ingested_at: datetime,
+    wanted: set[str] | None = None,
+    batcher: Batcher | None = None,
+    gzip_limits: GzipLimits | None = None,
+    file_hash: str | None = None,
+    rematch: bool = False,
+) -> list[FileResult]:
+    """Load one file through each of its readings (one per entity: the primary mapping and
+    any ``reading: additional`` ones); a reading already loaded is never loaded again.
+
+    A file rejected under another mapping set is tried again (its rejected readings are
+    overwritten; a rejection no mapping makes any more is dropped). Readings of entities
+    not among ``wanted`` are left for later. With a ``batcher`` a reading's last (small)
+    chunk may still be pending when this returns: its Parquet and manifest are written
+    when the batch is flushed.
     """
     st = path.stat()
-    file_hash = sha256_file(path)
-    result = FileResult(
-        file=rel,
-        file_hash=file_hash,
-        size=st.st_size,
-        mtime=datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
-        mtime_ns=st.st_mtime_ns,
-        status="loaded",
-        ingested_at=ingested_at.isoformat(sep=" "),
-    )
+    file_hash = file_hash or sha256_file(path)
+
+    def new_result(**kw) -> FileResult:
+        kw = {"status": "loaded", **kw}
+        return FileResult(
+            file=rel,
+            file_hash=file_hash,
+            size=st.st_size,
+            mtime=datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+            mtime_ns=st.st_mtime_ns,
+            ingested_at=ingested_at.isoformat(sep=" "),
+            mappings_hash=mset.hash,
+            **kw,
+        )
+
     own_batcher = batcher is None
     if own_batcher:
         batcher = Batcher(sandbox(), paths, manifest)
+    try:
+        return _ingest_readings(
+            path, rel, paths, mset, manifest, ingested_at, wanted, batcher, gzip_limits,
+            file_hash, rematch, new_result,
+        )  # fmt: skip
+    finally:
+        if own_batcher:
+            batcher.flush_all()
+            batcher.con.close()
+
+
+def _ingest_readings(
+    path, rel, paths, mset, manifest, ingested_at, wanted, batcher, gzip_limits, file_hash,
+    rematch, new_result,
+) -> list[FileResult]:  # fmt: skip
     if file_hash in batcher.open_hashes:  # same content earlier in this run, not yet written
         batcher.flush_all()
-    known = manifest.get(file_hash)
-    if known is not None:
-        result.status = "skipped_duplicate"
-        result.duplicate_of = known["file"]
+    existing = manifest.readings(file_hash)
+    if existing and not needs_another_look(existing, mset, rematch, rel):
+        known = existing[0]
+        result = new_result(status="skipped_duplicate", duplicate_of=known["file"])
         result.entity, result.mapping = known.get("entity"), known.get("mapping")
         result.reason = f"same content as {known['file']} (ingested {known['ingested_at']})"
         manifest.write_duplicate(result.to_dict())
-        return result
-    job = None
-    try:
-        source, mapping, plan = open_mapped(path, rel, mappings, gzip_limits)
-        result.entity, result.mapping = mapping.entity_name, mapping.name
-        result.source_system = mapping.source_system
-        if wanted is not None and mapping.entity_name not in wanted:
-            return None
-        result.reader = source.info.describe()
-        result.drift = plan.drift_notes
-        job = FileJob(path, rel, file_hash, ingested_at, result, source, plan, paths)
-        batcher.add_file(job)
-    except EmptyFile:
-        result.reason = "empty file: nothing to load"  # e.g. a day without events
-        manifest.write(result.to_dict())
-    except (FileRejected, ReadError, MappingError, duckdb.Error, UnicodeError) as exc:
-        if job is None:
-            job = FileJob.rejected(path, rel, file_hash, result, paths)
-        job.fail(exc)
-        batcher.finish(job)
-    if own_batcher:
-        batcher.flush_all()
-        batcher.con.close()
-    return result
-
-
-def open_mapped(
-    path: Path, rel: str, mappings: dict[str, Mapping], gzip_limits: GzipLimits | None = None
-):
-    """Open a file, choose its mapping, reopen with the mapping's reader options, plan it."""
+        return [result]
     limits = gzip_limits or GzipLimits()
-    source = SourceFile(path, ReaderOptions(gzip=limits))
-    match = choose_mapping(mappings, rel, source.header)
-    if match.mapping is None:
-        raise FileRejected(match.reason)
-    mapping = match.mapping
+    try:
+        probe = SourceFile(path, ReaderOptions(gzip=limits))
+        readings = choose_readings(mset, rel, probe.header)
+    except EmptyFile:
+        result = new_result(reason="empty file: nothing to load")  # e.g. a day without events
+        manifest.write(result.to_dict())
+        return [result]
+    except (ReadError, UnicodeError) as exc:  # not a table: the whole file is rejected
+        probe, readings = None, [MatchResult(None, [], str(exc))]
+    loaded = {r.get("entity") for r in existing if r.get("status") == "loaded"}
+    primary_loaded = any(
+        r.get("status") == "loaded" and r.get("reading", "primary") == "primary" for r in existing
+    )
+    todo = []
+    for reading in readings:
+        ent = reading.entity_name
+        if (ent is not None and ent in loaded) or (not reading.additional and primary_loaded):
+            continue  # exactly once per (file, entity); a loaded file keeps its primary
+        if wanted is not None and ent is not None and ent not in wanted:
+            continue  # left for a run that wants this entity
+        result = new_result(entity=ent, reading="additional" if reading.additional else "primary")
+        todo.append((reading, result))
+    slots = {manifest.record_path(r.to_dict()) for _, r in todo}
+    for old in existing:  # a rejection that no reading makes any more
+        if old.get("status") == "rejected" and manifest.record_path(old) not in slots:
+            manifest.delete(old)
+    if existing:
+        _clear_reasons(paths.rejected, file_hash)  # rewritten by the readings still rejected
+    results = []
+    for reading, result in todo:
+        results.append(result)
+        job = None
+        try:
+            if reading.mapping is None:
+                raise FileRejected(reading.reason)
+            mapping = reading.mapping
+            result.mapping, result.source_system = mapping.name, mapping.source_system
+            source = (
+                probe if not reading.additional else SourceFile(path, ReaderOptions(gzip=limits))
+            )
+            source, plan = open_reading(path, mapping, source, limits)
+            result.reader = source.info.describe()
+            result.drift = plan.drift_notes
+            job = FileJob(path, rel, file_hash, ingested_at, result, source, plan, paths)
+            job.retry = bool(existing)
+            batcher.add_file(job)
+        except EmptyFile:
+            result.reason = "empty file: nothing to load"
+            manifest.write(result.to_dict())
+        except (FileRejected, ReadError, MappingError, duckdb.Error, UnicodeError) as exc:
+            if job is None:
+                job = FileJob.rejected(path, rel, file_hash, result, paths)
+                job.retry = bool(existing)
+            job.fail(exc)
+            batcher.finish(job)
+    if existing and not batcher.pending_for(file_hash):
+        _tidy_rejected(paths, manifest, file_hash)
+    return results
+
+
+def open_reading(path: Path, mapping: Mapping, source: SourceFile, limits: GzipLimits):
+    """Reopen with the mapping's reader options (when it has any) and plan the columns."""
     if mapping.reader != ReaderOptions():
         source = SourceFile(path, dataclasses.replace(mapping.reader, gzip=limits))
     plan = make_plan(mapping, source.header, source.info.delimiter, source.info.preamble)
@@ -342,7 +485,24 @@ def open_mapped(
         raise FileRejected(
             f"schema drift (policy reject): unexpected column(s) {', '.join(plan.unmapped)}"
         )
-    return source, mapping, plan
+    return source, plan
+
+
+def open_mapped(
+    path: Path,
+    rel: str,
+    mappings: dict[str, Mapping] | MappingSet,
+    gzip_limits: GzipLimits | None = None,
+):
+    """Open a file, choose its primary mapping, reopen with the mapping's reader options,
+    plan it."""
+    limits = gzip_limits or GzipLimits()
+    source = SourceFile(path, ReaderOptions(gzip=limits))
+    match = choose_mapping(mappings, rel, source.header)
+    if match.mapping is None:
+        raise FileRejected(match.reason)
+    source, plan = open_reading(path, match.mapping, source, limits)
+    return source, match.mapping, plan
 
 
 def clean_stale_temp_files(paths) -> list[Path]:
@@ -437,6 +597,8 @@ class FileJob:
         self.ingested_at, self.result, self.source, self.plan = ingested_at, result, source, plan
         self.paths = paths
         self.pending = 0  # chunks handed to the batcher and not typed yet
+        self.key = (file_hash, result.entity if result is not None else None)  # one reading
+        self.retry = False  # the file was handled before (a retry under other mappings)
         self.read_all = False
         self.failed = False
         self.reasons: Counter = Counter()
@@ -555,15 +717,18 @@ class Batcher:
         self.max_rows = max_rows or DEFAULT_CHUNK_ROWS
         self.groups: dict[str, list[tuple[FileJob, pa.Table, pa.Table, SourceChunk]]] = {}
         self.rows: Counter = Counter()
-        self.jobs: dict[str, FileJob] = {}  # by hash: files read but not yet written
+        self.jobs: dict[tuple, FileJob] = {}  # by (hash, entity): read, not yet written
 
     @property
     def open_hashes(self) -> set[str]:
-        return set(self.jobs)
+        return {key[0] for key in self.jobs}
+
+    def pending_for(self, file_hash: str) -> bool:
+        return file_hash in self.open_hashes
 
     def add_file(self, job: FileJob) -> None:
         """Read every chunk of ``job``; big files stream chunk by chunk, in order."""
-        self.jobs[job.file_hash] = job
+        self.jobs[job.key] = job
         try:
             for k, chunk in enumerate(job.source.chunks()):
                 if k == 1:  # more than one chunk: keep the file's row order, no batching
@@ -604,7 +769,7 @@ class Batcher:
                 job.fail(out)
             else:
                 job.accept(*job.split(out, record, chunk))
-        done = {job.file_hash: job for job, *_ in items if job.read_all and job.pending <= 0}
+        done = {job.key: job for job, *_ in items if job.read_all and job.pending <= 0}
         self.finish(*(job for key, job in done.items() if key in self.jobs))
 
     def _type(self, sql: str, items) -> list:
@@ -633,7 +798,7 @@ class Batcher:
         """
         synced: set[Path] = set()
         for job in jobs:
-            self.jobs.pop(job.file_hash, None)
+            self.jobs.pop(job.key, None)
             if not job.failed:
                 try:
                     synced |= job.commit(self.con)
@@ -647,6 +812,9 @@ class Batcher:
         for folder in sorted(synced):
             fsync_path(folder)
         self.manifest.write(*(job.result.to_dict() for job in jobs))
+        for file_hash in {job.file_hash for job in jobs if job.retry}:
+            if not self.pending_for(file_hash):  # every reading of the retried file written
+                _tidy_rejected(self.paths, self.manifest, file_hash)
 
     def abort(self) -> None:
         """Drop the temp output of files not finished (an exception is propagating)."""
@@ -879,7 +1047,8 @@ class Aggregator:
 
 
 def _reject(path: Path, rejected_dir: Path, file_hash: str, reason: str) -> None:
-    """Copy the file aside as ``rejected/<hash>__<safe name>`` with a ``.reason.txt``."""
+    """Copy the file aside as ``rejected/<hash>__<safe name>`` with a ``.reason.txt`` (one
+    line per rejected reading of the file)."""
     rejected_dir.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)[:120] or "file"
     target = rejected_dir / f"{file_hash}__{safe}"
@@ -887,4 +1056,26 @@ def _reject(path: Path, rejected_dir: Path, file_hash: str, reason: str) -> None
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         shutil.copyfile(path, tmp)
         os.replace(tmp, target)
-    atomic_write_text(target.with_name(target.name + ".reason.txt"), reason + "\n")
+    reason_file = target.with_name(target.name + ".reason.txt")
+    lines = reason_file.read_text().splitlines() if reason_file.exists() else []
+    if reason not in lines:
+        atomic_write_text(reason_file, "\n".join([*lines, reason]) + "\n")
+
+
+def _rejected_copies(rejected_dir: Path, file_hash: str) -> list[Path]:
+    return sorted(rejected_dir.glob(f"{file_hash}__*")) if rejected_dir.is_dir() else []
+
+
+def _clear_reasons(rejected_dir: Path, file_hash: str) -> None:
+    """A file tried again: its readings still rejected write their reasons anew."""
+    for p in _rejected_copies(rejected_dir, file_hash):
+        if p.name.endswith(".reason.txt"):
+            p.unlink(missing_ok=True)
+
+
+def _tidy_rejected(paths, manifest: Manifest, file_hash: str) -> None:
+    """A retried file none of whose readings is rejected any more leaves ``rejected/``."""
+    if any(r.get("status") == "rejected" for r in manifest.readings(file_hash)):
+        return
+    for p in _rejected_copies(paths.rejected, file_hash):
+        p.unlink(missing_ok=True)
