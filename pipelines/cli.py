@@ -73,17 +73,22 @@ def generate(scale: float, seed: int, out: str | None, home: str | None) -> None
 @click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
 @click.option("--no-checks", is_flag=True, help="Skip the Great Expectations checks (benchmarks).")
 @click.option("--force", is_flag=True, help="Run even when nothing changed since the last run.")
-def run(home: str | None, no_checks: bool, force: bool) -> None:
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Print Dagster's event stream and dbt's output too."
+)
+def run(home: str | None, no_checks: bool, force: bool, verbose: bool) -> None:
     """Run the whole pipeline once: ingest → checks → dbt → checks → publish.
 
-    Skipped, with one line saying why, when nothing changed since the last successful run
+    Prints one line per phase and a summary; Dagster's event stream and dbt's output go to
+    {home}/logs/run-<time>.log ({home}/logs/latest.log is the newest). Skipped, with one line
+    saying why, when nothing changed since the last successful run
     (pipelines/automation/up_to_date.py).
     """
     if not (no_checks or force) and _nothing_new(home):
         return
     root = _use_home(home)
-    ok = _run_recorded(skip_checks=no_checks)
-    _print_summary(root)
+    ok = _run_recorded(skip_checks=no_checks, verbose=verbose)
+    _print_summary(root, verbose)
     if not ok:
         sys.exit(1)
 
@@ -92,7 +97,10 @@ def run(home: str | None, no_checks: bool, force: bool) -> None:
 @click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
 @click.option("--scale", type=float, default=0.1, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-def demo(home: str | None, scale: float, seed: int) -> None:
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Print Dagster's event stream and dbt's output too."
+)
+def demo(home: str | None, scale: float, seed: int, verbose: bool) -> None:
     """Generate the demo dataset (once per scale and seed) and run the whole pipeline on it."""
     from pipelines.generate import generate as run_generate
 
@@ -101,10 +109,10 @@ def demo(home: str | None, scale: float, seed: int) -> None:
     if not (target / "_expected.json").exists():
         _with_progress("Generating demo data", lambda p: run_generate(target, scale, seed, p))
     if _nothing_new(root):
-        _print_summary(root)
+        _print_summary(root, verbose)
         return
-    ok = _run_recorded(skip_checks=False)
-    _print_summary(root)
+    ok = _run_recorded(skip_checks=False, verbose=verbose)
+    _print_summary(root, verbose)
     if not ok:
         sys.exit(1)
 
@@ -187,19 +195,19 @@ def _nothing_new(home: str | os.PathLike | None) -> bool:
     return verdict.up_to_date
 
 
-def _run_recorded(skip_checks: bool) -> bool:
+def _run_recorded(skip_checks: bool, verbose: bool = False) -> bool:
     """``_run_pipeline``, with the up-to-date record dropped first and written on success."""
     from pipelines.automation import up_to_date
 
     paths = home_paths()
     up_to_date.forget_record(paths)
-    ok = _run_pipeline(skip_checks)
+    ok = _run_pipeline(skip_checks, verbose)
     if ok and not skip_checks:
         up_to_date.record_success(paths)
     return ok
 
 
-def _run_pipeline(skip_checks: bool) -> bool:
+def _run_pipeline(skip_checks: bool, verbose: bool = False) -> bool:
     """Run the pipeline in process against the instance in DAGSTER_HOME (run history kept).
 
     One run of the full job without a partition, as the landing sensor starts it: ingest,
@@ -208,11 +216,18 @@ def _run_pipeline(skip_checks: bool) -> bool:
     refresh (fresh home, changed columns, removed files), the days from the earliest new date
     on, or nothing. ``--no-checks`` (benchmarks) runs the job without checks as a full
     refresh (tag ``segmart/full_refresh=true``), so its timings stay comparable.
+
+    The terminal gets one line per phase and, on failure, what failed in words; Dagster's
+    event stream and dbt's output go to the run log (pipelines/automation/progress.py), and
+    with ``verbose`` to the terminal as well.
     """
+    import contextlib
+    import time
     import uuid
 
     import dagster as dg
 
+    from pipelines.automation import progress
     from pipelines.automation.jobs import FULL_REFRESH_JOB_NAME, NO_CHECKS_JOB_NAME
     from pipelines.definitions import defs
     from pipelines.transform.catchup import FULL_REFRESH_TAG
@@ -221,45 +236,40 @@ def _run_pipeline(skip_checks: bool) -> bool:
     if skip_checks:
         tags[FULL_REFRESH_TAG] = "true"
     job = defs().resolve_job_def(NO_CHECKS_JOB_NAME if skip_checks else FULL_REFRESH_JOB_NAME)
+    log = progress.new_run_log(home_paths().root)
+    click.echo(f"Run log: {log}")
+    run_id = str(uuid.uuid4())
+    state = progress.RunProgress()
+    began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-    _echo_daily_build(result)
-    return _report(result)
+        capture = contextlib.nullcontext(sys.stdout) if verbose else progress.output_to(log)
+        with capture as terminal:
+            poller = progress.Poller(run_id, state, terminal, live=not verbose)
+            with poller:
+                result = job.execute_in_process(
+                    run_config=progress.run_config(log, verbose),
+                    instance=instance,
+                    tags=tags,
+                    run_id=run_id,
+                    raise_on_error=False,
+                )
+            poller.finish(instance)
+    took = time.monotonic() - began
+    if result.success:
+        click.secho(f"Run {run_id} succeeded in {took:.0f}s.", fg="green")
+        return True
+    failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    click.secho(f"Run {run_id} failed at: {', '.join(failed) or 'a check'}", fg="red")
+    for line in progress.explain_failures(state, log):
+        click.secho(line, fg="red" if line.startswith("  ") else None)
+    click.echo(f"Dagster UI: `make dev`, then open run {run_id}.")
+    return False
 
 
-def _echo_daily_build(result) -> None:
-    """One line saying what the run built of the daily-partitioned models, and why."""
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            metadata = event.event_specific_data.materialization.metadata
-            if "segmart/build_reason" in metadata:
-                window = metadata["segmart/window"].value
-                click.echo(f"Daily partitions: {window} ({metadata['segmart/build_reason'].value})")
-                return
-
-
-def _report(result) -> bool:
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        click.secho(f"Run {result.run_id} failed at: {', '.join(failed) or 'a check'}", fg="red")
-        _explain_failure(result)
-        click.echo("Details: `make dev` and open the run, or see {home}/state/alerts.log.")
-    return result.success
-
-
-def _explain_failure(result) -> None:
-    """One line per failed step saying why, in words (disk full, memory, a locked file)."""
-    from pipelines.faults import explain
-
-    for event in result.all_events:
-        if event.is_step_failure:
-            click.secho(f"  {event.step_key}: {explain(event.event_specific_data.error)}", fg="red")
-
-
-def _print_summary(root: Path) -> None:
+def _print_summary(root: Path, verbose: bool = False) -> None:
     from pipelines.reporting.summary import summarise
 
-    click.echo(summarise(root))
+    click.echo(summarise(root, rows_per_mart=verbose))
 
 
 if __name__ == "__main__":  # pragma: no cover

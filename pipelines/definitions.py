@@ -16,6 +16,7 @@ from pipelines.automation import (  # noqa: F401  (patches of Dagster's SQLite e
 def defs() -> dg.Definitions:
     from pipelines.automation.alerts import alert_on_run_failure
     from pipelines.automation.jobs import full_refresh_job, no_checks_job
+    from pipelines.automation.progress import RUN_LOG_LOGGER, run_log_file
     from pipelines.automation.schedules import daily_refresh_schedule
     from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor
     from pipelines.quality import mart_checks, raw_checks
@@ -49,4 +50,6 @@ def defs() -> dg.Definitions:
         schedules=[daily_refresh_schedule],
         sensors=[build_landing_sensor(full_refresh_job), alert_on_run_failure],
         resources={"segmart": SegmartHome(home=home), "dbt": dbt_cli_resource()},
+        # the console unless the run config picks others (`segmart run`: the run log file)
+        loggers={"console": dg.colored_console_logger, RUN_LOG_LOGGER: run_log_file},
     )

@@ -16,10 +16,14 @@ HEADLINES = {
     "Average order value": "select sum(net_revenue) / nullif(sum(orders), 0) from dim_customers",
     "Accounts": "select count(*) from dim_accounts",
     "Key accounts": "select count(*) from dim_accounts where value_tier = 'key account'",
+    # read from the mart, so it is the figure BI users see (= dim_accounts.first_won_at)
+    "New B2B accounts (first won deal)": "select sum(new_accounts) from kpi_b2b_monthly",
 }
 
 
-def summarise(home: str | Path) -> str:
+def summarise(home: str | Path, rows_per_mart: bool = True) -> str:
+    """The summary; ``rows_per_mart=False`` (a quiet ``segmart run``) counts the marts and
+    their rows in one line instead of one line per mart."""
     paths = home_paths(home)
     serving = paths.serving / "marts.duckdb"
     lines = [f"segmart home: {paths.root}"]
@@ -30,8 +34,6 @@ def summarise(home: str | Path) -> str:
         f"Marts (DuckDB, open read-only): {serving}",
         f"Marts (Parquet):                {paths.serving / 'parquet'}",
         f"Quality reports:                {paths.quality}",
-        "",
-        "Rows per mart:",
     ]
     with duckdb.connect(str(serving), read_only=True) as con:
         tables = [
@@ -40,9 +42,15 @@ def summarise(home: str | Path) -> str:
                 "select table_name from information_schema.tables order by table_name"
             ).fetchall()
         ]
-        for table in tables:
-            count = con.execute(f'select count(*) from "{table}"').fetchone()[0]
-            lines.append(f"  {table:<40} {count:>12,}")
+        counts = {t: con.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables}
+        if rows_per_mart:
+            lines += ["", "Rows per mart:"]
+            lines += [f"  {table:<40} {count:>12,}" for table, count in counts.items()]
+        else:
+            lines.append(
+                f"Marts: {len(counts)} tables, {sum(counts.values()):,} rows "
+                "(rows per mart: `segmart run --verbose`, or the report)"
+            )
         lines += ["", "Headline KPIs:"]
         for label, sql in HEADLINES.items():
             try:

@@ -195,7 +195,7 @@ def test_2_kill_during_dbt_then_kill_mid_publish_then_rerun(disk, baseline):
     """Killed in dbt: nothing published, the rerun frees the slot and builds identical marts.
     Killed in that rerun between the swap of ``marts.duckdb`` and the Parquet files: the new
     database is complete and readable, and the next run recovers and finishes the publish."""
-    killed = Run(disk.home, disk.env, FAST)
+    killed = Run(disk.home, disk.env, (*FAST, "--verbose"))  # the event stream on stdout
     killed.wait_for(
         lambda: killed.count("segmart_dbt - ASSET_MATERIALIZATION") >= DBT_MODELS_BEFORE_KILL
     )
