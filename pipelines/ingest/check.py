@@ -13,6 +13,7 @@ import duckdb
 from pipelines.ingest.loader import FileRejected, _reason_kinds, open_mapped, typed_chunks
 from pipelines.ingest.mapping import MappingError, choose_mapping, load_mappings
 from pipelines.ingest.readers import GzipLimits, ReaderOptions, ReadError, SourceFile
+from pipelines.ingest.transform import configured_dates
 from pipelines.settings import home_dir, load_config
 
 
@@ -36,6 +37,7 @@ class MappingCheck:
     reasons: dict[str, int] = field(default_factory=dict)
     samples: list[tuple[int, str]] = field(default_factory=list)  # (source row, reason)
     error: str = ""
+    date_order: list[str] = field(default_factory=list)  # day/month order evidence
 
     def __str__(self) -> str:
         lines = [f"file:     {self.file}"]
@@ -62,6 +64,7 @@ class MappingCheck:
             lines.append(f"  {n:>8} × {why}")
         for row, why in self.samples:
             lines.append(f"  e.g. row {row}: {why}")
+        lines += [f"dates:    {d}" for d in self.date_order]
         return "\n".join(lines)
 
 
@@ -75,7 +78,8 @@ def check_file(path: Path | str, home: Path | str | None = None) -> MappingCheck
         probe = SourceFile(path, ReaderOptions(gzip=limits))
         result.reader = probe.info.describe()
         result.candidates = choose_mapping(mappings, path.name, probe.header).candidates
-        source, mapping, plan = open_mapped(path, path.name, mappings, limits)
+        with configured_dates(load_config(home_dir(home)).get("ingest")):
+            source, mapping, plan = open_mapped(path, path.name, mappings, limits)
     except (FileRejected, ReadError, MappingError, UnicodeError) as exc:
         result.error = str(exc)
         return result
@@ -98,6 +102,7 @@ def check_file(path: Path | str, home: Path | str | None = None) -> MappingCheck
         result.error = str(exc)
         return result
     result.rows_read = result.rows_loaded + result.rows_quarantined
+    result.date_order = plan.date_order.notes()
     result.rows_skipped = dict(source.info.skipped)
     result.reasons = dict(reasons.most_common(20))
     result.ok = True

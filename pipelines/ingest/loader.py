@@ -54,6 +54,7 @@ from pipelines.ingest.transform import (
     LINEAGE_COLUMNS,
     Plan,
     compile_sql,
+    configured_dates,
     make_plan,
     q,
     referenced_columns,
@@ -102,6 +103,7 @@ class FileResult:
     reason: str = ""
     drift: list[str] = field(default_factory=list)
     duplicate_of: str | None = None
+    date_order: list[str] = field(default_factory=list)  # day/month order evidence
     ingested_at: str = ""
     reading: str = "primary"  # "additional": a further reading (another entity) of the file
     mappings_hash: str = ""  # the mapping set it was matched under (a rejection is retried
@@ -226,7 +228,8 @@ def run_ingest(
     # killed ingest never leaves it held
     with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
         try:
-            return _run_ingest(paths, wanted, progress)
+            with configured_dates(load_config(paths.root).get("ingest")):  # the date window
+                return _run_ingest(paths, wanted, progress)
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise IngestDiskFull(
@@ -643,6 +646,7 @@ class FileJob:
         ent = self.entity
         bad_mask = pc.is_valid(out["_reason"])
         good = out.filter(pc.invert(bad_mask)).select(ent.arrow_schema().names)
+        self.plan.date_order.add(out)  # which day/month order the file's dates fit
         bad = out.filter(bad_mask)
         quarantined = pa.table(
             {
@@ -690,6 +694,7 @@ class FileJob:
         if self.agg is not None:
             self.raw.write(self.agg.result(con))
         r.rows_written = self.raw.rows
+        r.date_order = self.plan.date_order.notes()
         r.rows_read = r.rows_loaded + r.rows_quarantined
         r.rows_skipped = dict(self.source.info.skipped)
         r.quarantine_reasons = dict(self.reasons.most_common(20))

@@ -6,6 +6,8 @@ row number of each row (header excluded). Typing happens later, in SQL (see ``tr
 so a reader never guesses types; it only finds the table inside the file:
 
 * format by magic bytes (gzip, zip/XLSX, Parquet) or content (JSON lines vs delimited text);
+  a mapping may say ``whitespace`` (columns separated by runs of blanks) or ``fixed_width``
+  (``pandas.read_fwf``), give the column ``names`` of a headerless file, and pick XLSX sheets;
 * text encoding from the BOM, else strict UTF-8, else charset detection (Latin-1, cp1252, ...);
 * the delimiter by parsing a sample with each candidate and keeping the most consistent one;
 * title / date-range lines and ``#`` comment preambles above the header;
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
+import fnmatch
 import gzip
 import io
 import json
@@ -44,6 +48,9 @@ DEFAULT_CHUNK_ROWS = 50_000
 SAMPLE_BYTES = 256 * 1024
 HEADER_SCAN_ROWS = 60
 DELIMITERS = (",", ";", "\t", "|")
+# reader.format values: detected ones, plus text layouts a mapping must name
+FORMATS = ("csv", "whitespace", "fixed_width", "jsonl", "parquet", "xlsx")
+TEXT_FORMATS = ("csv", "whitespace", "fixed_width")
 DEFAULT_FOOTERS = (
     r"^(grand\s+)?totals?(\s*:.*)?$",
     r"^no data available\.?$",
@@ -91,14 +98,16 @@ class GzipLimits:
 class ReaderOptions:
     """How to read a file; ``None`` means detect. Mappings set these under ``reader:``."""
 
-    format: str | None = None  # csv | jsonl | parquet | xlsx
+    format: str | None = None  # one of FORMATS
     encoding: str | None = None
     delimiter: str | None = None
     skip_rows: int | None = None  # rows above the header (title lines); None = detect
     comment_prefix: str | None = "#"
     footer_patterns: tuple[str, ...] = DEFAULT_FOOTERS
     summary_if_empty: tuple[str, ...] = ()  # a row with all these cells empty is a summary
-    sheet: str | None = None
+    sheet: str | tuple[str, ...] | None = None  # XLSX sheet name(s) or glob(s); None: tables
+    names: tuple[str, ...] = ()  # a headerless file's column names (every row is data)
+    widths: tuple[int, ...] = ()  # fixed_width: characters per column; () = inferred
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     gzip: GzipLimits = field(default_factory=GzipLimits)  # from config, not from mappings
 
@@ -111,10 +120,54 @@ class ReaderOptions:
         unknown = set(spec) - set(cls.__dataclass_fields__) | ({"gzip"} & set(spec))
         if unknown:
             raise ValueError(f"unknown reader options: {', '.join(sorted(unknown))}")
+        _check_layout(spec)
+        for key in ("names", "widths"):
+            if key in spec:
+                spec[key] = tuple(spec[key])
+        if isinstance(spec.get("sheet"), list):
+            spec["sheet"] = tuple(spec["sheet"])
         opts = cls(**spec)
         if footers is not None:
             opts.footer_patterns = tuple(footers) + DEFAULT_FOOTERS
         return opts
+
+
+def _check_layout(spec: dict) -> None:
+    """Values of the layout options (format, names, widths, sheet), each named if wrong."""
+    fmt = spec.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"reader.format {fmt!r} is not one of {', '.join(FORMATS)}")
+    names = spec.get("names")
+    if names is not None:
+        if not isinstance(names, list | tuple) or not names:
+            raise ValueError("reader.names must be a list of column names")
+        if not all(isinstance(n, str) and n.strip() for n in names):
+            raise ValueError(f"reader.names must be non-empty texts: {names!r}")
+        if len({n.strip().lower() for n in names}) != len(names):
+            raise ValueError(f"reader.names has a duplicate name: {names!r}")
+        if fmt in ("jsonl", "parquet"):
+            raise ValueError(f"reader.names is for text and XLSX files, not {fmt}")
+    widths = spec.get("widths")
+    if widths is not None:
+        if fmt != "fixed_width":
+            raise ValueError("reader.widths needs reader.format: fixed_width")
+        if not isinstance(widths, list | tuple) or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
+        ):
+            raise ValueError(f"reader.widths must be a list of positive whole numbers: {widths!r}")
+        if names is not None and len(names) != len(widths):
+            raise ValueError(
+                f"reader.names has {len(names)} names but reader.widths {len(widths)} widths"
+            )
+    sheet = spec.get("sheet")
+    if sheet is not None:
+        sheets = sheet if isinstance(sheet, list | tuple) else [sheet]
+        if not sheets or not all(isinstance(x, str) and x for x in sheets):
+            raise ValueError(f"reader.sheet must be a sheet name or a list of them: {sheet!r}")
+        if fmt not in (None, "xlsx"):
+            raise ValueError("reader.sheet is for XLSX workbooks")
+    if spec.get("delimiter") is not None and fmt in ("whitespace", "fixed_width"):
+        raise ValueError(f"reader.delimiter does not apply to reader.format {fmt}")
 
 
 @dataclass
@@ -131,6 +184,7 @@ class FileInfo:
     delimiter: str | None = None
     header_row: int | None = None  # 1-based physical row of the header (text formats)
     header: list[str] = field(default_factory=list)
+    sheets: list[str] = field(default_factory=list)  # XLSX sheets read
     preamble: list[str] = field(default_factory=list)  # text of rows above the header
     skipped: Counter = field(default_factory=Counter)  # reason → rows
 
@@ -142,6 +196,8 @@ class FileInfo:
             parts.append(self.encoding)
         if self.delimiter:
             parts.append(f"delimiter {self.delimiter!r}")
+        if self.sheets:
+            parts.append("sheet" + ("s " if len(self.sheets) > 1 else " ") + ", ".join(self.sheets))
         if self.header_row and self.header_row > 1:
             parts.append(f"header on row {self.header_row}")
         return ", ".join(parts)
@@ -292,7 +348,7 @@ class SourceFile:
 
     def _make_iterator(self) -> Iterator[SourceChunk]:
         fmt = self.info.format
-        if fmt == "csv":
+        if fmt in TEXT_FORMATS:
             return self._row_chunks(self._csv_rows())
         if fmt == "xlsx":
             return self._row_chunks(self._xlsx_rows())
@@ -326,11 +382,20 @@ class SourceFile:
         if len(sample) == SAMPLE_BYTES and lines:
             lines = lines[:-1]  # possibly cut in half
         lines = [ln for ln in lines if not _is_comment(ln, opts.comment_prefix)]
-        delimiter = opts.delimiter or sniff_delimiter(lines[:200])
-        self.info.delimiter = delimiter
+        if self.info.format == "csv":
+            delimiter = opts.delimiter or sniff_delimiter(lines[:200])
+            self.info.delimiter = delimiter
+        elif _binary_layout(sample, encoding):
+            stream.close()
+            raise ReadError(f"reader.format {self.info.format} is for text files; this is not text")
         text = io.TextIOWrapper(stream, encoding=encoding, newline="", errors="strict")
         try:
-            yield from csv.reader(text, delimiter=delimiter)
+            if self.info.format == "csv":
+                yield from csv.reader(text, delimiter=delimiter)
+            elif self.info.format == "whitespace":  # runs of blanks separate the columns
+                yield from (line.split() for line in text)
+            else:
+                yield from self._fixed_width_rows(text)
         except UnicodeDecodeError as exc:
             raise ReadError(
                 f"not valid {encoding} text after the first {SAMPLE_BYTES} bytes ({exc.reason}); "
@@ -341,7 +406,50 @@ class SourceFile:
         finally:
             text.close()
 
+    def _fixed_width_rows(self, text: IO[str]) -> Iterator[list[str]]:
+        """``pandas.read_fwf`` in chunks: ``widths`` from the mapping, else column extents
+        inferred from the first 1,000 lines; the ``skip_rows`` title lines are passed on
+        whole (one cell each) so the header logic counts them."""
+        import pandas as pd
+
+        opts = self.options
+        for _ in range(opts.skip_rows or 0):
+            line = text.readline()
+            if not line:
+                return
+            yield [line.rstrip("\r\n")]
+        layout = (
+            {"widths": list(opts.widths)}
+            if opts.widths
+            else {"colspecs": "infer", "infer_nrows": 1000}
+        )
+        try:
+            frames = pd.read_fwf(
+                text,
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                chunksize=opts.chunk_rows,
+                **layout,
+            )
+            for frame in frames:
+                for row in frame.itertuples(index=False, name=None):
+                    yield ["" if v is None else str(v) for v in row]
+        except pd.errors.EmptyDataError:
+            return
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise ReadError(f"cannot read fixed-width text: {exc}") from exc
+
     def _xlsx_rows(self) -> Iterator[list[str]]:
+        """Rows of the workbook's table sheets, one after another under one header.
+
+        ``reader.sheet`` (names or globs) picks the sheets; by default every sheet is a
+        candidate. The first candidate whose header row has two or more cells sets the
+        header; the other candidates with the same header (e.g. one sheet per year) follow
+        without their header rows; the rest (notes, pivots, another table) are skipped and
+        their rows counted per sheet.
+        """
         import openpyxl
 
         if self.info.compression:
@@ -350,16 +458,91 @@ class SourceFile:
             wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for broken files
             raise ReadError(f"cannot open workbook: {exc}") from exc
-        try:
-            ws = wb[self.options.sheet] if self.options.sheet else wb.worksheets[0]
-            for values in ws.iter_rows(values_only=True):
+
+        def rows_of(name: str, limit: int | None = None) -> Iterator[list[str]]:
+            for values in wb[name].iter_rows(max_row=limit, values_only=True):
                 yield [_cell_text(v) for v in values]
+
+        try:
+            chosen = self._chosen_sheets(wb.sheetnames)
+            scans = {n: self._scan_sheet(rows_of(n, 4 * HEADER_SCAN_ROWS)) for n in chosen}
+            main = next(
+                (n for n in chosen if scans[n] and sum(1 for c in scans[n][1] if c) >= 2),
+                next((n for n in chosen if scans[n]), chosen[0]),
+            )
+            key = _header_key(scans[main][1]) if scans[main] else None
+            self.info.sheets = [
+                n
+                for n in chosen
+                if n == main or (scans[n] and _header_key(scans[n][1]) == key and n != main)
+            ]
+            for name in wb.sheetnames:
+                if name == main:
+                    yield from rows_of(name)
+                elif name in self.info.sheets:
+                    start = scans[name][0]
+                    for i, row in enumerate(rows_of(name)):
+                        if i > start:
+                            yield row
+                        elif "".join(row).strip():
+                            self.info.skipped[f"header and title rows of sheet {name!r}"] += 1
+                else:  # a sheet not picked is not parsed: its size comes from its dimension
+                    dim = wb[name].max_row if name not in chosen else None
+                    n = dim or sum(1 for row in rows_of(name) if "".join(row).strip())
+                    if n:
+                        why = (
+                            "not picked by reader.sheet"
+                            if name not in chosen
+                            else (f"its header differs from sheet {main!r}")
+                        )
+                        self.info.skipped[f"rows of sheet {name!r} ({why})"] += n
         finally:
             wb.close()
+
+    def _chosen_sheets(self, names: list[str]) -> list[str]:
+        wanted = self.options.sheet
+        if not wanted:
+            return list(names)
+        patterns = [wanted] if isinstance(wanted, str) else list(wanted)
+        chosen = [
+            n
+            for n in names
+            if any(n == p or fnmatch.fnmatchcase(n.lower(), p.lower()) for p in patterns)
+        ]
+        if not chosen:
+            raise ReadError(
+                f"reader.sheet {', '.join(map(repr, patterns))}: no such sheet in the workbook "
+                f"(its sheets: {', '.join(map(repr, names))})"
+            )
+        return chosen
+
+    def _scan_sheet(self, rows: Iterator[list[str]]) -> tuple[int, list[str]] | None:
+        """(0-based row index of the header, header) of a sheet, as ``_row_chunks`` finds it
+        (``None``: the sheet has no rows)."""
+        opts = self.options
+        if opts.names:
+            return (opts.skip_rows or 0) - 1, _clean_header(opts.names)
+        head, where = [], []
+        for i, row in enumerate(rows):
+            if opts.skip_rows is not None and i < opts.skip_rows:
+                continue
+            if not "".join(row).strip() or _is_comment(row[0], opts.comment_prefix):
+                continue
+            head.append(row)
+            where.append(i)
+            if len(head) >= HEADER_SCAN_ROWS:
+                break
+        if not head:
+            return None
+        h = 0 if opts.skip_rows is not None else find_header(head)
+        return where[h], _clean_header(head[h])
 
     def _row_chunks(self, rows: Iterator[list[str]]) -> Iterator[SourceChunk]:
         """Header detection, footers, comments and chunking for row-oriented formats."""
         opts = self.options
+        if opts.names:  # headerless: the mapping's names stand in the header's place
+            rows = _with_header(rows, list(opts.names), opts.skip_rows or 0)
+            opts = dataclasses.replace(opts, skip_rows=opts.skip_rows or 0)
         footer_rx = (  # matched against a row's first non-empty cell
             re.compile("|".join(f"(?:{p})" for p in opts.footer_patterns), re.IGNORECASE)
             if opts.footer_patterns
@@ -394,7 +577,7 @@ class SourceFile:
         header = _clean_header(head[h])
         self.info.header = header
         summary_idx = [header.index(c) for c in opts.summary_if_empty if c in header]
-        self.info.header_row = where[h] + 1
+        self.info.header_row = None if opts.names else where[h] + 1
         width = len(header)
         pending = iter(scanned[where[h] + 1 :])
 
@@ -557,6 +740,25 @@ class SourceFile:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _with_header(rows: Iterable[list[str]], names: list[str], skip: int) -> Iterator[list[str]]:
+    """The rows of a headerless file with ``names`` put after its ``skip`` title rows."""
+    rows = iter(rows)
+    yield from islice(rows, skip)
+    yield names
+    yield from rows
+
+
+def _header_key(header: list[str]) -> list[str]:
+    return [re.sub(r"[\s_]+", " ", h).strip().lower() for h in header]
+
+
+def _binary_layout(sample: bytes, encoding: str) -> bool:
+    """Whether a sample is not text (a workbook or Parquet given a text layout)."""
+    if sample.startswith((b"PK\x03\x04", b"PAR1")):
+        return True
+    return "utf-16" not in encoding and b"\x00" in sample[:4096]
 
 
 def _is_comment(text: str, prefix: str | None) -> bool:

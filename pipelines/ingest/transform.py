@@ -23,14 +23,22 @@ Identifiers and literals from files are always quoted/escaped (``q`` / ``lit``).
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
+
+import pyarrow as pa
 
 from pipelines.ingest.contract import DUCKDB_TYPES, Column
 from pipelines.ingest.mapping import UNITS, ColumnSpec, Mapping, MappingError, norm
 
 DATE_FORMATS = ("%Y%m%d", "%Y/%m/%d", "%d.%m.%Y", "%b %d, %Y", "%B %d, %Y", "%d %b %Y")
 TS_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y%m%d %H:%M:%S", "%b %d, %Y %I:%M %p")
+DATED = ("date", "timestamp")
 TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")
 FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
 # Contract rules that no mapping can switch off (see comments in entities.yaml).
@@ -81,6 +89,8 @@ class Plan:
     unmapped: list[str] = field(default_factory=list)  # header columns no spec uses
     ignored: list[str] = field(default_factory=list)  # unmapped but listed in ignore_columns
     decimal: str = "."
+    date_window: DateWindow | None = None  # None: the default window (config ingest.date_*)
+    date_order: DateOrderEvidence = field(default_factory=lambda: DateOrderEvidence())
 
     @property
     def drift_notes(self) -> list[str]:
@@ -125,8 +135,10 @@ def make_plan(
     header: list[str],
     delimiter: str | None = None,
     preamble: list[str] | None = None,
+    date_window: DateWindow | None = None,
 ) -> Plan:
-    plan = Plan(mapping=mapping, header=list(header))
+    window = date_window or _CONFIGURED_WINDOW.get() or DateWindow.default()
+    plan = Plan(mapping=mapping, header=list(header), date_window=window)
     plan.decimal = mapping.decimal or ("," if delimiter == ";" else ".")
     by_norm: dict[str, str] = {}
     for h in header:
@@ -146,6 +158,8 @@ def make_plan(
             found += [h for h in header if rx.search(h) and h not in found]
         plan.sources[col.name] = found
         used.update(found)
+        if (spec.type or col.type) in DATED and not spec.expr:
+            plan.date_order.pairs += [(col.name, *p) for p in day_month_pairs(spec.formats)]
         if spec.expr:
             used.update(h for h in header if h in spec.expr)
         fallback = (
@@ -218,10 +232,16 @@ def compile_sql(plan: Plan, chunk_columns: list[str]) -> str:
             typed.append(f"{_typed_number(nname, ctype, spec)} AS {q(col.name)}")
         else:
             typed.append(f"{_typed_sql(vname, ctype, spec, plan)} AS {q(col.name)}")
-        reasons.append(
-            f"CASE WHEN {vname} IS NOT NULL AND {q(col.name)} IS NULL THEN "
-            f"printf('bad %s ''%s'' in %s', {lit(ctype)}, left({vname}, 80), {lit(col.name)}) END"
-        )
+        bad = f"printf('bad %s ''%s'' in %s', {lit(ctype)}, left({vname}, 80), {lit(col.name)})"
+        short_year = two_digit_year_sql(vname, spec.formats) if ctype in DATED else None
+        if short_year:
+            four = ", ".join(f for f in spec.formats if "%Y" in f)
+            bad = (
+                f"CASE WHEN {short_year} THEN printf('two-digit year ''%s'' in %s: %s "
+                f"reads four-digit years only (add the %%y form if the file writes two digits)', "
+                f"left({vname}, 80), {lit(col.name)}, {lit(four)}) ELSE {bad} END"
+            )
+        reasons.append(f"CASE WHEN {vname} IS NOT NULL AND {q(col.name)} IS NULL THEN {bad} END")
     for col in ent.columns:
         spec = m.columns.get(col.name)
         if spec is not None and spec.expr is not None:
@@ -238,6 +258,8 @@ def compile_sql(plan: Plan, chunk_columns: list[str]) -> str:
             final.append(f"CAST(NULL AS {DUCKDB_TYPES[col.type]}) AS {q(col.name)}")
         has_value = spec is not None and spec.expr is None
         reasons += _rule_sql(col, m, has_value)
+        if spec is not None:
+            reasons += _window_sql(col, spec, plan)
     extra = "NULL"
     if m.drift_policy == "evolve" and plan.unmapped:
         keep = [c for c in plan.unmapped if c in present]
@@ -253,14 +275,17 @@ def compile_sql(plan: Plan, chunk_columns: list[str]) -> str:
         f"CAST({extra} AS VARCHAR) AS _extra",
     ]
     reason_sql = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
+    evidence = evidence_sql(plan)  # day/month order evidence (DateOrderEvidence)
+    ev_cols = [q(f"_dm{k}") for k in range(len(plan.date_order.pairs))]
+    ev_cols += [q(f"_dmv{k}") for k in range(len(plan.date_order.pairs))]
     return f"""
 WITH s AS (SELECT __row AS _source_row, {src_struct} AS src, * EXCLUDE (__row) FROM chunk),
 v AS (SELECT _source_row, __file, __hash, __at, src{"".join(", " + x for x in values)} FROM s),
 n AS (SELECT *{"".join(", " + x for x in numbers)} FROM v),
 t AS (SELECT *{"".join(", " + x for x in typed)} FROM n),
 e AS (SELECT *{"".join(", " + x for x in derived)} FROM t),
-r AS (SELECT *, {reason_sql} AS _reason FROM e)
-SELECT {", ".join(final)}, {", ".join(lineage_sql)}, _reason
+r AS (SELECT *, {reason_sql} AS _reason{"".join(", " + x for x in evidence)} FROM e)
+SELECT {", ".join(final)}, {", ".join(lineage_sql)}, _reason{"".join(", " + x for x in ev_cols)}
 FROM r
 """
 
@@ -315,10 +340,10 @@ def _typed_sql(v: str, ctype: str, spec: ColumnSpec, plan: Plan) -> str:
     ZoneInfo(tz)  # raises for an unknown zone name
     if ctype == "date":
         if spec.formats:
-            return f"CAST(try_strptime({v}, {_fmt_list(spec.formats)}) AS DATE)"
+            return f"CAST({strict_parse_sql(v, spec.formats)} AS DATE)"
         return (
             f"coalesce(TRY_CAST({v} AS DATE), CAST(TRY_CAST({v} AS TIMESTAMP) AS DATE), "
-            f"CAST(try_strptime({v}, {_fmt_list(DATE_FORMATS)}) AS DATE))"
+            f"CAST({strict_parse_sql(v, DATE_FORMATS)} AS DATE))"
         )
     if ctype == "timestamp":
         return _timestamp_sql(v, spec, tz)
@@ -362,16 +387,34 @@ def _timestamp_sql(v: str, spec: ColumnSpec, tz: str) -> str:
         scale = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}[spec.unit]
         return f"make_timestamp(CAST(TRY_CAST({v} AS DOUBLE) * {scale} AS BIGINT))"
     if spec.formats:
-        parsed = f"try_strptime({v}, {_fmt_list(spec.formats)})"
+        parsed = strict_parse_sql(v, spec.formats)
         if any("%z" in f or "%Z" in f for f in spec.formats):
             return f"timezone('UTC', {parsed})"
         return to_utc(parsed)
-    naive = f"coalesce(TRY_CAST({v} AS TIMESTAMP), try_strptime({v}, {_fmt_list(TS_FORMATS)}))"
+    naive = f"coalesce(TRY_CAST({v} AS TIMESTAMP), {strict_parse_sql(v, TS_FORMATS)})"
     return (
         f"(CASE WHEN regexp_matches({v}, '\\d:\\d\\d(:\\d\\d(\\.\\d+)?)?\\s*(Z|[+-]\\d\\d(:?\\d\\d)?)$') "
         f"THEN timezone('UTC', TRY_CAST(regexp_replace({v}, '\\s+([+-]\\d\\d:?\\d\\d|Z)$', '\\1') "
         f"AS TIMESTAMPTZ)) ELSE {to_utc(naive)} END)"
     )
+
+
+def _window_sql(col: Column, spec: ColumnSpec, plan: Plan) -> list[str]:
+    """A parsed date outside the plausible window (a year 0010, 1899-12-30, 2099) is
+    quarantined with the column, the value as written and the window."""
+    ctype = spec.type or col.type
+    window = plan.date_window or DateWindow.default()
+    if ctype not in DATED or not window.applies(plan.mapping.entity_name, col.name):
+        return []
+    c = q(col.name)
+    shown = f"CAST({c} AS VARCHAR)"
+    if spec.expr is None:
+        shown = f"left(coalesce({q('v__' + col.name)}, {shown}), 80) || {lit(' → ')} || {shown}"
+    return [
+        f"CASE WHEN CAST({c} AS DATE) NOT BETWEEN DATE '{window.lo}' AND DATE '{window.hi}' "
+        f"THEN printf('{ctype} outside the plausible window [{window.lo}, {window.hi}] in "
+        f"{col.name}: ''%s'' (config ingest.date_min / date_max)', {shown}) END"
+    ]
 
 
 def _rule_sql(col: Column, m: Mapping, has_value: bool) -> list[str]:
@@ -390,3 +433,242 @@ def _rule_sql(col: Column, m: Mapping, has_value: bool) -> list[str]:
             f"printf('%s out of range [{lo}, {hi}] in {col.name}', CAST({q(col.name)} AS VARCHAR)) END"
         )
     return out
+
+
+# ---------------------------------------------------------------------------- strict dates
+
+DATE_WINDOW_MIN = date(1990, 1, 1)
+DATE_WINDOW_YEARS_AHEAD = 1
+# Columns whose real values may lie far outside the window (entity.column): not checked.
+# accounts.created_at: exports without a record date map the founding year there (Maven CRM).
+DATE_WINDOW_EXEMPT = (
+    "accounts.created_at",
+    "contacts.birth_date",
+    "opportunities.contract_end_date",
+)
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """Plausible dates: a parsed date or timestamp outside [lo, hi] is quarantined.
+
+    Config ``ingest.date_min`` (default 1990-01-01), ``ingest.date_max`` (a date; null =
+    today + ``ingest.date_max_years_ahead`` years, default 1) and ``ingest.date_window_exempt``
+    (``entity.column`` names the window does not apply to).
+    """
+
+    lo: date
+    hi: date
+    exempt: tuple[str, ...] = DATE_WINDOW_EXEMPT
+
+    @classmethod
+    def default(cls, today: date | None = None) -> DateWindow:
+        return cls.from_config(None, today)
+
+    @classmethod
+    def from_config(cls, ingest: dict | None, today: date | None = None) -> DateWindow:
+        ingest = ingest or {}
+        today = today or date.today()
+        lo = _as_date(ingest.get("date_min"), "ingest.date_min") or DATE_WINDOW_MIN
+        hi = _as_date(ingest.get("date_max"), "ingest.date_max")
+        if hi is None:
+            years = ingest.get("date_max_years_ahead", DATE_WINDOW_YEARS_AHEAD)
+            if not isinstance(years, int) or years < 0:
+                raise ValueError("ingest.date_max_years_ahead must be a whole number >= 0")
+            hi = _add_years(today, years)
+        if lo > hi:
+            raise ValueError(f"ingest.date_min {lo} is after ingest.date_max {hi}")
+        exempt = ingest.get("date_window_exempt", DATE_WINDOW_EXEMPT) or ()
+        return cls(lo, hi, tuple(str(x) for x in exempt))
+
+    def applies(self, entity_name: str, column: str) -> bool:
+        return f"{entity_name}.{column}" not in self.exempt
+
+
+_CONFIGURED_WINDOW: ContextVar[DateWindow | None] = ContextVar("date_window", default=None)
+
+
+@contextmanager
+def configured_dates(ingest: dict | None) -> Iterator[DateWindow]:
+    """Plans made inside use the window of this ``ingest:`` config block (a home's run)."""
+    token = _CONFIGURED_WINDOW.set(DateWindow.from_config(ingest))
+    try:
+        yield _CONFIGURED_WINDOW.get()
+    finally:
+        _CONFIGURED_WINDOW.reset(token)
+
+
+def _as_date(value, key: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{key} must be a date (YYYY-MM-DD), not {value!r}") from exc
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+_DIRECTIVE = re.compile(r"%-?[A-Za-z%]|%|[^%]+")
+_NUMERIC_WIDTH = {"m": 2, "d": 2, "H": 2, "I": 2, "M": 2, "S": 2, "j": 3, "e": 2}
+_TEXT_RX = {
+    "b": r"[A-Za-z]{3}\.?",
+    "h": r"[A-Za-z]{3}\.?",
+    "B": r"[A-Za-z]+",
+    "a": r"[A-Za-z]{3}\.?",
+    "A": r"[A-Za-z]+",
+    "p": r"[AaPp]\.?[Mm]\.?",
+    "z": r"(?:[+-]\d{2}:?\d{2}|Z)",
+    "Z": r"\S+",
+    "f": r"\d{1,9}",
+    "g": r"\d{1,3}",
+    "n": r"\d{1,9}",
+    "%": "%",
+}
+
+
+def format_regex(fmt: str, year_digits: int = 4) -> str:
+    """A strptime format as a full-match regex: ``%Y`` is exactly four digits (DuckDB's
+    ``strptime`` reads ``12/1/10`` under ``%m/%d/%Y`` as year 0010), ``%y`` two, and
+    numeric fields with no separator between them (``%Y%m%d``) have their fixed width.
+    ``year_digits=2`` gives the regex of the same format written with a two-digit year."""
+    tokens = _DIRECTIVE.findall(fmt)
+    numeric = [t.startswith("%") and t[-1] in (*_NUMERIC_WIDTH, "Y", "y") for t in tokens]
+    out = []
+    for i, tok in enumerate(tokens):
+        if not tok.startswith("%") or tok == "%":
+            out += [r"\s+" if x.isspace() else re.escape(x) for x in re.findall(r"\s+|\S+", tok)]
+            continue
+        d = tok[-1]
+        if d == "Y":
+            out.append(rf"\d{{{year_digits}}}")
+        elif d == "y":
+            out.append(r"\d{2}")
+        elif d in _NUMERIC_WIDTH:
+            tight = (i > 0 and numeric[i - 1]) or (i + 1 < len(tokens) and numeric[i + 1])
+            width = _NUMERIC_WIDTH[d]
+            fixed = tight and not tok.startswith("%-")
+            out.append(rf"\d{{{width}}}" if fixed else rf"\d{{1,{width}}}")
+        else:
+            out.append(_TEXT_RX.get(d, ".*?"))  # an unknown directive only loosens the guard
+    return "".join(out)
+
+
+def strict_parse_sql(v: str, formats) -> str:
+    """``try_strptime`` with the first format (in order) whose shape the value has."""
+    parts = [
+        f"CASE WHEN regexp_full_match({v}, {lit(format_regex(f))}) "
+        f"THEN try_strptime({v}, {lit(f)}) END"
+        for f in formats
+    ]
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def two_digit_year_sql(v: str, formats) -> str | None:
+    """A condition: the value has the shape of a ``%Y`` format but a two-digit year."""
+    rxs = [format_regex(f, year_digits=2) for f in formats if "%Y" in f]
+    if not rxs:
+        return None
+    return "(" + " OR ".join(f"regexp_full_match({v}, {lit(rx)})" for rx in rxs) + ")"
+
+
+def day_month_pairs(formats) -> list[tuple[str, str]]:
+    """Pairs of listed formats that differ only by the order of day and month."""
+    swap = {"%d": "%m", "%m": "%d", "%-d": "%-m", "%-m": "%-d"}
+    pairs = []
+    for i, fa in enumerate(formats):
+        swapped = re.sub(r"%-?[dm]", lambda m: swap[m.group(0)], fa)
+        if swapped == fa:
+            continue
+        pairs += [(fa, fb) for fb in formats[i + 1 :] if fb == swapped]
+    return pairs
+
+
+@dataclass
+class DateOrderEvidence:
+    """Per file: values of a column that fit one, the other or both day/month orders listed.
+
+    The typing SQL adds, for each pair of formats that differ only by day/month order, a
+    code per row (``a``: fits the first only, ``b``: the second only, ``ab``: both, same
+    date, ``ab!``: both, different dates) and the value; :meth:`add` counts them per chunk
+    and :meth:`notes` words the evidence for the manifest and ``mappings check``.
+    """
+
+    pairs: list[tuple[str, str, str]] = field(default_factory=list)  # column, fa, fb
+    counts: dict[int, Counter] = field(default_factory=dict)
+    samples: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+
+    def add(self, out: pa.Table) -> None:
+        for k in range(len(self.pairs)):
+            name = f"_dm{k}"
+            if name not in out.column_names:
+                continue
+            codes = out[name].to_pylist()
+            values = out[f"_dmv{k}"].to_pylist()
+            counts = self.counts.setdefault(k, Counter())
+            samples = self.samples.setdefault(k, {})
+            for code, value in zip(codes, values, strict=True):
+                if code is None:
+                    continue
+                counts[code] += 1
+                seen = samples.setdefault(code, [])
+                if len(seen) < 3 and value not in seen:
+                    seen.append(value)
+
+    def notes(self) -> list[str]:
+        out = []
+        for k, (col, fa, fb) in enumerate(self.pairs):
+            c = self.counts.get(k, Counter())
+            s = self.samples.get(k, {})
+            if not c["ab!"]:
+                continue
+
+            def eg(code: str, s=s) -> str:
+                return ", ".join(s.get(code, []))
+
+            both = f"{c['ab!']} value(s) fit both with different dates (e.g. {eg('ab!')})"
+            if c["a"] and c["b"]:
+                verdict = (
+                    f"inconsistent: {c['a']} value(s) fit only {fa} (e.g. {eg('a')}), "
+                    f"{c['b']} only {fb} (e.g. {eg('b')}), {both}; read with {fa}"
+                )
+            elif c["b"]:
+                verdict = (
+                    f"the file looks {fb}: {c['b']} value(s) fit only {fb} (e.g. {eg('b')}), "
+                    f"but {both} were read with {fa}, listed first: list {fb} first"
+                )
+            elif c["a"]:
+                verdict = (
+                    f"resolved as {fa}: {c['a']} value(s) fit only {fa} (e.g. {eg('a')}); {both}"
+                )
+            else:
+                verdict = (
+                    f"ambiguous: every value fits both {fa} and {fb}; {both}; read with "
+                    f"{fa}, listed first: keep only the file's real format in the mapping"
+                )
+            out.append(f"day/month order of {col}: {verdict}")
+        return out
+
+
+def evidence_sql(plan: Plan) -> list[str]:
+    """The ``_dm{k}`` / ``_dmv{k}`` columns of :class:`DateOrderEvidence` (stage ``v``)."""
+    cols = []
+    for k, (col, fa, fb) in enumerate(plan.date_order.pairs):
+        v = q(f"v__{col}")
+        pa_, pb = strict_parse_sql(v, [fa]), strict_parse_sql(v, [fb])
+        code = (
+            f"NULLIF(concat(CASE WHEN {pa_} IS NOT NULL THEN 'a' ELSE '' END, "
+            f"CASE WHEN {pb} IS NOT NULL THEN 'b' ELSE '' END, "
+            f"CASE WHEN {pa_} <> {pb} THEN '!' ELSE '' END), '')"
+        )
+        cols += [f"{code} AS {q(f'_dm{k}')}", f"left({v}, 40) AS {q(f'_dmv{k}')}"]
+    return cols
