@@ -160,6 +160,21 @@ def orders() -> list[pd.DataFrame]:
             ("o7", "1", "k3", None, "2024-01-20 10:00", 40.0, None, "USD", None, "books", "store"),
             # a return order: reduces k3's net revenue, is not an order
             ("o8", "1", "k3", None, "2024-02-01 10:00", -15.0, None, "USD", None, "books", "store"),
+            # a credit note the export calls "cancelled": money moved back, so it is a
+            # return of k3 (net revenue, return rate), not a cancellation
+            (
+                "o12",
+                "1",
+                "k3",
+                None,
+                "2024-02-05 10:00",
+                -5.0,
+                None,
+                "USD",
+                "cancelled",
+                "books",
+                "store",
+            ),
             # k4 only returned: not a customer
             ("o9", "1", "k4", None, "2024-02-03 10:00", -25.0, None, "USD", None, "toys", "web"),
             # guest order: revenue facts only
