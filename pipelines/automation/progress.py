@@ -86,13 +86,15 @@ def new_run_log(home: Path) -> Path:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for n in range(1, 1000):
+    # runs in the same second: -2, -3, … after the highest taken (never a pruned name again)
+    taken = [re.fullmatch(rf"run-{stamp}(?:-(\d+))?\.log", p.name) for p in logs.iterdir()]
+    n = max((int(m.group(1) or 1) for m in taken if m), default=0)
+    while True:
+        n += 1
         path = logs / (f"run-{stamp}.log" if n == 1 else f"run-{stamp}-{n}.log")
-        try:
+        with contextlib.suppress(FileExistsError):  # another process took it meanwhile
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
             break
-        except FileExistsError:
-            continue
     link = logs / f".{LATEST}.{os.getpid()}"
     link.unlink(missing_ok=True)
     link.symlink_to(path.name)
