@@ -140,8 +140,29 @@ def _check_online_retail(home, f, src):
     assert len(df) == len(src)
     assert not df.duplicated(["order_id", "order_line_id"]).any()  # true duplicates survive
     assert df["is_return"].sum() == src["Invoice"].str.startswith("C").sum()
+    # credit notes are returns, not cancellations: nothing in this export is cancelled
+    credit = df["order_id"].str.startswith("C")
+    assert set(df.loc[credit, "status"]) == {"returned"}
+    assert set(df.loc[~credit, "status"]) == {"completed"}
+    assert df.loc[credit, "is_return"].all()
     assert df["net_amount"].sum() == pytest.approx((src["Quantity"] * src["Price"]).sum())
     assert df["customer_id"].notna().sum() == src["Customer ID"].notna().sum()
     assert set(df["currency"]) == {"GBP"}
     first = df.sort_values("_source_row").iloc[0]
     assert (first["order_line_id"], first["customer_id"]) == ("85048-1", "13085")
+
+
+def test_shopify_cancellation_is_not_a_return(home, shared_fixtures):
+    """Fivetran Shopify orders: an order with cancelled_at loads as status `cancelled`
+    (counts nowhere), never as a return; the others keep their financial status."""
+    rel = "fivetran_dbt_shopify/shopify_gql_order_data.csv"
+    src = pd.read_csv(shared_fixtures / rel, dtype=str, keep_default_na=False)
+    f = _ingest_one(home, shared_fixtures, rel)
+    assert (f.status, f.mapping) == ("loaded", "fivetran_shopify_order"), f.reason
+    df = raw(home, "orders").set_index("order_id").sort_index()
+    cancelled = src["cancelled_at"].str.strip() != ""
+    wanted = src["display_financial_status"].str.lower().where(~cancelled, "cancelled")
+    wanted.index = src["id"]
+    assert df["status"].to_dict() == wanted.to_dict()
+    assert cancelled.any() and (~cancelled).any()
+    assert not df["is_return"].fillna(False).any()
