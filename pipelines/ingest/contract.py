@@ -46,6 +46,7 @@ class Column:
     type: str
     required: bool = False
     pii: bool = False
+    hint: str | None = None  # appended to "missing required <column>": what to change
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Entity:
     dated_by: str | None
     drift: str
     columns: tuple[Column, ...]
+    dated_until: str | None = None  # a row covers dated_by..dated_until (period rows)
 
     @property
     def column_names(self) -> list[str]:
@@ -94,6 +96,7 @@ def entities() -> dict[str, Entity]:
                 type=c["type"],
                 required=bool(c.get("required", False)),
                 pii=bool(c.get("pii", False)),
+                hint=c.get("hint"),
             )
             for col, c in spec["columns"].items()
         )
@@ -102,6 +105,7 @@ def entities() -> dict[str, Entity]:
             source=spec["source"],
             key=tuple(spec.get("key", [])),
             dated_by=spec.get("dated_by"),
+            dated_until=spec.get("dated_until"),
             drift=spec.get("drift", "evolve"),
             columns=cols,
         )

@@ -174,7 +174,7 @@ def make_plan(
                 names = ", ".join(spec.sources) or f"/{spec.from_regex}/"
                 plan.missing_required.append(
                     f"required column {col.name}: none of its source columns ({names}) "
-                    "is in the header"
+                    "is in the header" + (f"; {col.hint}" if col.hint else "")
                 )
             else:
                 plan.missing.append(col.name)
@@ -424,7 +424,8 @@ def _rule_sql(col: Column, m: Mapping, has_value: bool) -> list[str]:
         cond = f"{q(col.name)} IS NULL" + (
             f" AND {q('v__' + col.name)} IS NULL" if has_value else ""
         )
-        out.append(f"CASE WHEN {cond} THEN {lit('missing required ' + col.name)} END")
+        reason = f"missing required {col.name}" + (f": {col.hint}" if col.hint else "")
+        out.append(f"CASE WHEN {cond} THEN {lit(reason)} END")
     rng = CONTRACT_RANGES.get((m.entity_name, col.name)) or (spec.range if spec else None)
     if rng:
         lo, hi = rng

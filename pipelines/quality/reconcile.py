@@ -101,6 +101,7 @@ STAGING: dict[str, Staged] = {
         "stg_ads__ad_spend_daily",
         {
             "spend_date": "spend_date",
+            "period_end": "period_end",
             "platform": "lower(trim(platform))",
             "ad_account_id": "nullif(trim(ad_account_id), '')",
             "campaign_id": "trim(campaign_id)",
@@ -625,8 +626,7 @@ def spend_raw_to_fct(paths: HomePaths) -> Reconciliation:
     with warehouse(paths) as con:
         con.execute(f"create temp view ranked as {_ranked_raw(paths, 'ad_spend_daily')}")
         latest = _converted(
-            "select lower(trim(platform)) as platform, spend_date, spend, "
-            "upper(trim(currency)) as currency_code from ranked where _version_rank = 1",
+            _spend_days(),
             "spend_date",
             "currency_code",
             reporting,
@@ -666,6 +666,37 @@ def spend_raw_to_fct(paths: HomePaths) -> Reconciliation:
         result.failing_count += 1
         result.failing.insert(0, {"problem": "row count differs", **counts})
     return result
+
+
+def _spend_days() -> str:
+    """Latest raw spend per day: a period-grain row (a UI report without a Day column,
+    spend_date .. period_end) spread over its days as documented in int_ad_spend_prorated
+    (day i of n: round(spend·i/n, 2) − round(spend·(i−1)/n, 2)); per campaign and day the
+    finest grain wins (a daily row, then the shorter period, then the newer download)."""
+    return """
+        with latest as (
+            select lower(trim(platform)) as platform, nullif(trim(ad_account_id), '') as account,
+                trim(campaign_id) as campaign_id, spend_date as first_day, period_start,
+                case when period_end > spend_date then period_end else spend_date end as last_day,
+                _ingested_at, spend, upper(trim(currency)) as currency_code
+            from ranked where _version_rank = 1
+        ),
+        days as (
+            select *, cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date)
+                as spend_date, date_diff('day', first_day, last_day) + 1 as n
+            from latest
+        ),
+        shares as (
+            select *, date_diff('day', first_day, spend_date) + 1 as i,
+                row_number() over (partition by spend_date, platform, account, campaign_id
+                    order by n, _ingested_at desc, period_start desc) as day_rank
+            from days
+        )
+        select platform, spend_date, currency_code,
+            case when n = 1 then spend
+                else round(spend * i / n, 2) - round(spend * (i - 1) / n, 2) end as spend
+        from shares where day_rank = 1
+    """
 
 
 KPI_GRAIN = {

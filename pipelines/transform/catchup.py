@@ -138,19 +138,27 @@ def date_spans(
             if not chosen:
                 continue
             column = f'cast("{ent.dated_by}" as date)'
+            until = column  # a period row (ad spend of a UI report) counts up to its last day
+            if ent.dated_until:
+                until = f'coalesce(cast("{ent.dated_until}" as date), {column})'
             keys = ", ".join(f'"{k}"' for k in ent.key)
-            sql = f"select {column} as day from read_parquet($files, union_by_name = true)"
-            params = {"files": chosen}
+            sql = (
+                f"select {column} as day, {until} as last_day"
+                " from read_parquet($files, union_by_name = true)"
+            )
+            schema = paths.raw / entity / "_schema.parquet"  # zero rows, every contract column
+            params = {"files": chosen + ([str(schema)] if schema.exists() else [])}
             earlier = sorted(str(paths.raw / f) for f in others if f.startswith(f"{entity}/"))
             if earlier and ent.dated_by not in ent.key:  # a key with its date cannot move days
                 sql += (
-                    f" union all select old.day from (select {keys}, {column} as day"
+                    f" union all select old.day, old.last_day from (select {keys}, {column} as day,"
+                    f" {until} as last_day"
                     " from read_parquet($earlier, union_by_name = true)) as old"
                     f" semi join (select distinct {keys} from read_parquet($files, union_by_name ="
                     f" true)) as new using ({keys})"
                 )
                 params["earlier"] = earlier
-            span = con.execute(f"select min(day), max(day) from ({sql})", params).fetchone()
+            span = con.execute(f"select min(day), max(last_day) from ({sql})", params).fetchone()
             if span[0] is not None:
                 spans[entity] = span
     return spans

@@ -1,5 +1,7 @@
-{#- Daily ad spend in the reporting currency (FX of the spend date) with the source, medium
-    and channel group of the platform (seed ad_platform_channels; a campaign-name pattern can
+{#- Daily ad spend (int_ad_spend_prorated: period-grain rows spread over their days) in the
+    reporting currency (FX of the spend date) with the source, medium and channel group of
+    the platform (seed ad_platform_channels: the campaign type the platform reports, e.g.
+    Google Ads Performance Max → Cross-network, comes first; else a campaign-name pattern can
     refine the platform default, e.g. Google Ads video campaigns → Paid Video). `campaign` is
     the lower-cased campaign name (else id), the value to match utm_campaign with. -#}
 
@@ -7,7 +9,7 @@ with
 
 spend as (
 
-    select * from {{ ref('stg_ads__ad_spend_daily') }}
+    select * from {{ ref('int_ad_spend_prorated') }}
 
 ),
 
@@ -40,6 +42,8 @@ rule_matches as (
     from spend
     inner join platform_rules
         on spend.platform = platform_rules.platform
+        and (platform_rules.campaign_type is null
+            or lower(spend.campaign_type) = platform_rules.campaign_type)
         and (platform_rules.campaign_pattern is null
             or {{ segmart.regex_matches('lower(coalesce(spend.campaign_name, spend.campaign_id))', 'platform_rules.campaign_pattern') }})
 
@@ -53,6 +57,7 @@ final as (
         spend.ad_account_id,
         spend.campaign_id,
         spend.campaign_name,
+        spend.campaign_type,
         lower(coalesce(spend.campaign_name, spend.campaign_id)) as campaign,
         coalesce(rule_matches.source, spend.platform) as source,
         coalesce(rule_matches.medium, 'paid') as medium,
@@ -66,7 +71,10 @@ final as (
         spend.spend * case when spend.currency_code = upper('{{ var("reporting_currency") }}') then 1.0
             else fx.rate_to_reporting end as spend_rc,
         spend.platform_conversions,
-        spend.platform_conversion_value
+        spend.platform_conversion_value,
+        spend.is_prorated,
+        spend.period_start,
+        spend.period_end
     from spend
     left join fx
         on spend.spend_date = fx.date_day

@@ -1,4 +1,5 @@
-{#- One row per ad campaign (platform, campaign id) seen in the spend reports, with the
+{#- One row per ad campaign (platform, campaign id; the name when a UI report has no id)
+    seen in the spend reports (day grain: a period report counts for each day of its period), with the
     campaign key that spend, sessions and attribution share: the lower-cased campaign name
     (utm_campaign is lower-cased in staging), or the campaign id when the name is missing. -#}
 
@@ -6,7 +7,7 @@ with
 
 spend as (
 
-    select * from {{ ref('stg_ads__ad_spend_daily') }}
+    select * from {{ ref('int_ad_spend_prorated') }}
 
 ),
 
@@ -16,6 +17,7 @@ campaigns as (
         platform,
         campaign_id,
         {{ segmart.arg_max('campaign_name', 'spend_date') }} as campaign_name,
+        {{ segmart.arg_max('campaign_type', 'spend_date') }} as campaign_type,
         min(spend_date) as first_spend_date,
         max(spend_date) as last_spend_date
     from spend
@@ -30,6 +32,7 @@ final as (
         platform,
         campaign_id,
         campaign_name,
+        campaign_type,
         lower(coalesce(campaign_name, campaign_id)) as campaign,
         first_spend_date,
         last_spend_date

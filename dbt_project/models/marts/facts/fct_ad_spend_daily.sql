@@ -9,7 +9,9 @@
 
 {#- Daily ad spend per platform, ad account and campaign: spend in the original currency
     and in the reporting currency (FX of the spend date), impressions, clicks, the channel of
-    the platform / campaign and the shared campaign key. Platform-reported conversions are
+    the platform / campaign type / campaign and the shared campaign key. A UI report without a
+    Day column gives is_prorated days: its period's figures spread evenly over its days
+    (int_ad_spend_prorated), so daily and monthly KPIs split a period by its days. Platform-reported conversions are
     kept for reference only; no revenue KPI reads them.
     Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
     function of the row's own day (spend, FX of that date, seed rules), so an incremental
@@ -38,6 +40,7 @@ final as (
         spend.ad_account_id,
         spend.campaign_id,
         spend.campaign_name,
+        spend.campaign_type,
         spend.campaign,
         spend.source,
         spend.medium,
@@ -49,7 +52,10 @@ final as (
         spend.fx_rate,
         spend.spend_rc as spend,
         spend.platform_conversions,
-        spend.platform_conversion_value
+        spend.platform_conversion_value,
+        spend.is_prorated,
+        spend.period_start,
+        spend.period_end
     from spend
 
 )

@@ -8,7 +8,7 @@ source as (
 
 deduped as (
 
-    {{ segmart.dedupe_latest('source', ['spend_date', 'platform', 'ad_account_id', 'campaign_id'], updated_column=none) }}
+    {{ segmart.dedupe_latest('source', ['spend_date', 'period_end', 'platform', 'ad_account_id', 'campaign_id'], updated_column=none) }}
 
 ),
 
@@ -16,10 +16,13 @@ final as (
 
     select
         spend_date,
+        period_start,
+        period_end,
         lower(trim(platform)) as platform,
         {{ segmart.clean_text('ad_account_id') }} as ad_account_id,
         trim(campaign_id) as campaign_id,
         {{ segmart.clean_text('campaign_name') }} as campaign_name,
+        {{ segmart.clean_text('campaign_type') }} as campaign_type,
         coalesce(impressions, 0) as impressions,
         coalesce(clicks, 0) as clicks,
         spend,
