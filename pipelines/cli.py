@@ -261,7 +261,10 @@ def _run_pipeline(skip_checks: bool, verbose: bool = False) -> bool:
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
     click.secho(f"Run {run_id} failed at: {', '.join(failed) or 'a check'}", fg="red")
     for line in progress.explain_failures(state, log):
-        click.secho(line, fg="red" if line.startswith("  ") else None)
+        if line.startswith("  "):
+            click.secho(line, fg="red")
+        else:
+            click.echo(line)
     click.echo(f"Dagster UI: `make dev`, then open run {run_id}.")
     return False
 

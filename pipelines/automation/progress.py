@@ -50,7 +50,8 @@ MAX_EXPECTATIONS_EXPLAINED = 3
 MAX_KEYS_SHOWN = 3
 MAX_LINE = 220
 MAX_DBT_ERROR_LINES = 6
-DBT_ERRORS = "Errors parsed from dbt logs:"  # dagster-dbt's DagsterDbtCliRuntimeError message
+DBT_ERROR_CLASS = "DagsterDbtCliRuntimeError"
+DBT_ERRORS = "Errors parsed from dbt logs:"  # in the message of dagster-dbt's error above
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -214,7 +215,7 @@ class RunProgress:
             facts["rows"] = sum(meta["rows"].values())
             facts["database"] = meta.get("path")
         if "segmart/build_reason" in meta:
-            facts["daily"] = f"{meta.get('segmart/window')} ({meta['segmart/build_reason']})"
+            facts["daily"] = str(meta["segmart/build_reason"])
 
     def phase_of(self, step_key: str) -> Phase:
         step = self.steps.get(step_key) or Step()
@@ -290,7 +291,8 @@ class RunProgress:
             steps = self._steps_of(phase)
             if steps and not self.finished(phase) and any(s.started for s in steps):
                 done = sum(1 for s in steps if s.ended is not None)
-                detail = _phase_detail(phase, steps)
+                detail = "reading the landing folder" if phase.index == INGEST else None
+                detail = detail or _phase_detail(phase, steps)
                 return f"  … {phase.name:<13} {detail} ({done}/{len(steps)} steps)"
         return ""
 
@@ -403,6 +405,7 @@ class Poller:
         if self._thread.is_alive():
             self._thread.join()
         self.poll(instance, run_over=True)
+        self._status("")
 
 
 # ---------------------------------------------------------------------------- failures
@@ -422,8 +425,10 @@ def explain_failures(progress: RunProgress, log_path: Path | None) -> list[str]:
     for key, step in progress.steps.items():
         error = step.error
         if step.failed and error is not None and error.cls_name != "DagsterAssetCheckFailedError":
-            dbt = _dbt_errors(error)
-            lines.append(_clip(f"  {key}: {'dbt build failed:' if dbt else explain(error)}"))
+            dbt, cause = _dbt_errors(error), explain(error)
+            if dbt and DBT_ERROR_CLASS in cause:  # no known cause: what dbt said instead
+                cause = "dbt build failed:"
+            lines.append(_clip(f"  {key}: {cause}"))
             lines += [_clip(f"      {line}") for line in dbt]
     if log_path is not None:
         lines.append(f"Log: {log_path}")
