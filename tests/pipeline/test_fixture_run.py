@@ -6,10 +6,12 @@ import json
 import shutil
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines.reporting.summary import summarise
+from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import run_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixture_run")]
@@ -78,6 +80,162 @@ def test_marts_on_real_exports(fixture_run, shared_fixtures):
     per_invoice = purchases.groupby(["Customer ID", "Invoice"])["net"].sum()
     buyers = per_invoice[per_invoice > 0].reset_index()["Customer ID"].nunique()
     assert customers == buyers
+
+
+# ------------------------------------------------ returns (issue 18.2), RFM (issue 18.5)
+
+
+def _marts(home, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(home / "serving" / "marts.duckdb"), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+@pytest.fixture(scope="module")
+def retail_usd(shared_fixtures) -> pd.DataFrame:
+    """Online Retail II lines in USD, computed from the file alone: amount = Quantity ×
+    Price in GBP; InvoiceDate is London time, months and FX days are UTC; FX = the latest
+    row of the shipped seed on or before the day (GBP→USD, the reporting currency)."""
+    retail = pd.read_parquet(shared_fixtures / FILES[2])
+    at = (
+        pd.to_datetime(retail["InvoiceDate"])
+        .dt.tz_localize("Europe/London")
+        .dt.tz_convert("UTC")
+        .dt.tz_localize(None)
+    )
+    seed = pd.read_csv(DBT_PROJECT_DIR / "seeds" / "fx_rates.csv", parse_dates=["rate_date"])
+    gbp = seed[seed["currency"] == "GBP"].sort_values("rate_date")
+    usd = seed[seed["currency"] == "USD"].set_index("rate_date")["rate_to_usd"]
+    assert usd.empty or (usd == 1.0).all()
+    lines = pd.DataFrame(
+        {
+            "invoice": retail["Invoice"].astype(str),
+            "customer_id": retail["Customer ID"].astype("Int64").astype(str).replace("<NA>", None),
+            "day": at.dt.normalize(),
+            "month": at.dt.to_period("M").dt.to_timestamp(),
+            "gbp": retail["Quantity"].astype(float) * retail["Price"],
+        }
+    ).sort_values("day")
+    lines = pd.merge_asof(
+        lines, gbp[["rate_date", "rate_to_usd"]], left_on="day", right_on="rate_date"
+    )
+    lines["usd"] = lines["gbp"] * lines["rate_to_usd"]
+    lines["gross"] = lines["usd"].clip(lower=0)
+    lines["returned"] = -lines["usd"].clip(upper=0)
+    return lines
+
+
+def test_credit_notes_are_returns_in_b2c_kpis(fixture_run, retail_usd):
+    """`C` invoices are credit notes: through the shipped mapping they are returns that net
+    against revenue (kpi_b2c_monthly.returns_amount per month, net = purchases − returns,
+    equal to fct_orders), not cancellations that count nowhere."""
+    home, _ = fixture_run
+    kpi = _marts(
+        home,
+        "select month_start, gross_sales, returns_amount, net_revenue, return_rate "
+        "from kpi_b2c_monthly order by month_start",
+    ).set_index("month_start")
+    kpi.index = pd.to_datetime(kpi.index)
+    wanted = retail_usd.groupby("month")[["gross", "returned", "usd"]].sum()
+    got = kpi.loc[wanted.index]
+    np.testing.assert_allclose(got["gross_sales"], wanted["gross"], rtol=1e-9)
+    np.testing.assert_allclose(got["returns_amount"], wanted["returned"], rtol=1e-9)
+    np.testing.assert_allclose(got["net_revenue"], wanted["usd"], rtol=1e-9)
+    np.testing.assert_allclose(got["return_rate"], wanted["returned"] / wanted["gross"])
+    assert (got["return_rate"] > 0).all()
+    # months of the spine without orders hold no money
+    assert (kpi.drop(wanted.index)[["gross_sales", "returns_amount"]] == 0).all().all()
+    orders = _marts(
+        home,
+        "select count(*) filter (where is_cancelled) as cancelled, "
+        "count(*) filter (where is_return_order) as return_orders, "
+        "sum(net_revenue) as net_revenue from fct_orders",
+    ).iloc[0]
+    credit_notes = retail_usd.loc[retail_usd["invoice"].str.startswith("C"), "invoice"]
+    assert orders["cancelled"] == 0
+    assert orders["return_orders"] == credit_notes.nunique()
+    assert kpi["net_revenue"].sum() == pytest.approx(orders["net_revenue"], rel=1e-12)
+    assert kpi["net_revenue"].sum() == pytest.approx(
+        wanted["gross"].sum() - wanted["returned"].sum(), rel=1e-9
+    )
+
+
+def test_customer_return_rate_counts_credit_notes(fixture_run, retail_usd):
+    """dim_customers.return_rate = the customer's returned amount / gross sales (USD)."""
+    home, _ = fixture_run
+    actual = _marts(home, "select customer_id, return_rate from dim_customers").set_index(
+        "customer_id"
+    )["return_rate"]
+    known = retail_usd[retail_usd["customer_id"].notna()]
+    per_customer = known.groupby("customer_id")[["gross", "returned"]].sum()
+    wanted = (per_customer["returned"] / per_customer["gross"]).fillna(0.0)
+    wanted = wanted.loc[actual.index]
+    np.testing.assert_allclose(actual.sort_index(), wanted.sort_index(), rtol=1e-9, atol=1e-12)
+    assert (actual > 0).sum() == (wanted > 0).sum() > 1000
+
+
+def _active_rfm_segments() -> set[str]:
+    """Named segments a recent buyer can be in: those the seed maps from r_score >= 3."""
+    seed = pd.read_csv(DBT_PROJECT_DIR / "seeds" / "rfm_segment_map.csv")
+    active = set(seed.loc[seed["r_score"] >= 3, "rfm_segment"])
+    assert not active & set(seed.loc[seed["r_score"] == 1, "rfm_segment"])
+    return active
+
+
+def test_churned_customers_are_never_in_active_rfm_segments(fixture_run):
+    """Property on one decaying cohort (UCI), in every monthly snapshot and today: a
+    customer churned by the churn horizon has r_score 1 and is never champions, loyal, …"""
+    home, _ = fixture_run
+    active = _active_rfm_segments()
+    customers = _marts(home, "select is_churned, r_score, rfm_segment from dim_customers")
+    churned = customers[customers["is_churned"]]
+    assert len(churned) > 0
+    assert (churned["r_score"] == 1).all()
+    assert not churned["rfm_segment"].isin(active).any()
+    assert (customers.loc[~customers["is_churned"], "r_score"] >= 2).all()
+    history = _marts(
+        home,
+        "select month_start, entity_id, segment_type, segment_value "
+        "from fct_segment_membership_monthly where entity_type = 'customer'",
+    ).pivot(index=["month_start", "entity_id"], columns="segment_type", values="segment_value")
+    is_churned = history["churn_status"] == "churned"
+    assert is_churned.any() and (~is_churned).any()
+    assert not history.loc[is_churned, "rfm_segment"].isin(active).any()
+    # the active segments are not empty: the rule moved churned customers, not everyone
+    assert history.loc[~is_churned, "rfm_segment"].isin(active).any()
+
+
+def test_one_name_for_no_channel_in_every_mart(fixture_run):
+    """`Unassigned` (GA4's word, seed channel_grouping_rules) is the only spelling of "no
+    channel": no text column of any published mart holds `Unattributed`, and no channel
+    column holds `unknown`; the orders without any touch or UTM (all of Online Retail's)
+    are credited to `Unassigned`."""
+    home, _ = fixture_run
+    with duckdb.connect(str(home / "serving" / "marts.duckdb"), read_only=True) as con:
+        columns = con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR' and table_schema = current_schema()"
+        ).fetchall()
+        assert len({table for table, _ in columns}) > 20
+        found = {}
+        for table, column in columns:
+            bad = ["unattributed"]
+            if column.endswith(("channel", "channel_group")) and "sales" not in column:
+                bad.append("unknown")
+            quoted = ", ".join(f"'{value}'" for value in bad)
+            hits = con.execute(
+                f'select count(*) from "{table}" where lower(trim("{column}")) in ({quoted})'
+            ).fetchone()[0]
+            if hits:
+                found[f"{table}.{column}"] = hits
+        unassigned = con.execute(
+            "select count(*) from fct_attribution where channel = 'Unassigned'"
+        ).fetchone()[0]
+        acquisition = con.execute(
+            "select count(*) from dim_customers where acquisition_channel = 'Unassigned'"
+        ).fetchone()[0]
+    assert found == {}
+    assert unassigned > 0
+    assert acquisition > 4000
 
 
 # ------------------------------------------------ B2B links and new accounts (issue 18.3, 18.4)
