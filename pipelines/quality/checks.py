@@ -12,7 +12,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipelines.quality.runner import QualityState, SuiteRun, run_suite
+from pipelines.mart_inputs import entity_rows, mart_inputs
+from pipelines.quality.runner import MartInputs, QualityState, SuiteRun, run_suite
 from pipelines.quality.sources import raw_data_files, raw_source, warehouse_source
 from pipelines.quality.suites import available_suites, load_suite
 from pipelines.quality.validated_files import MODES, ValidatedFiles
@@ -76,10 +77,19 @@ def _raw_rows_mode(home: HomePaths) -> str:
 
 
 def validate_mart(home: HomePaths, mart: str, *, chunk_rows: int | None = None) -> SuiteRun:
-    """Validate ``expectations/mart__<mart>.json`` over ``marts.<mart>`` (read-only)."""
+    """Validate ``expectations/mart__<mart>.json`` over ``marts.<mart>`` (read-only).
+
+    The expectations marked ``meta.needs_inputs`` apply only when the raw entities that feed
+    the mart (seed ``mart_inputs``, :mod:`pipelines.mart_inputs`) had rows in this run or the
+    last accepted one: a business that never landed an account export gets an empty
+    ``dim_accounts``, while accounts that vanished after an accepted run still block."""
     settings, default_chunk = _settings(home)
     suite = load_suite("mart", mart)
     pii = set(suite.meta.get("pii") or [])
+    entities = mart_inputs().get(mart)  # a mart not in the seed: every check applies
+    inputs = (
+        MartInputs(entities, sum(entity_rows(home.raw, entities).values())) if entities else None
+    )
     with warehouse_source(home.warehouse, MARTS_SCHEMA, mart, settings) as source:
         run = run_suite(
             suite,
@@ -87,7 +97,10 @@ def validate_mart(home: HomePaths, mart: str, *, chunk_rows: int | None = None) 
             pii=pii,
             state=QualityState(home.state / "quality"),
             chunk_rows=chunk_rows or default_chunk,
+            inputs=inputs,
         )
+        if inputs:
+            run.notes.insert(0, inputs.describe())
     return _finish(run, home)
 
 
@@ -110,6 +123,7 @@ def check_result(run: SuiteRun) -> dg.AssetCheckResult:
     ]
     metadata: dict = {
         "suite": run.suite.name,
+        **({"inputs": run.inputs.describe()} if run.inputs else {}),
         "source": run.source,
         "rows_checked": dg.MetadataValue.int(run.rows_checked),
         "chunks": dg.MetadataValue.int(run.chunks),

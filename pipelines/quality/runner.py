@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.mart_inputs import absent_phrase
 from pipelines.quality import engine
 from pipelines.quality.engine import GxRunner, Outcome
 from pipelines.quality.sources import DuckSource
@@ -36,6 +37,7 @@ class SuiteRun:
     previous_row_count: int | None
     docs_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    inputs: MartInputs | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -48,6 +50,27 @@ class SuiteRun:
     @property
     def blocking_failure(self) -> bool:
         return any(o.severity == "error" for o in self.failed)
+
+
+@dataclass(frozen=True)
+class MartInputs:
+    """The raw entities whose rows make a mart's rows (seed ``mart_inputs``) and how many
+    rows they have now. An expectation with ``meta.needs_inputs`` (a mart's "not empty / not
+    collapsing" row count) applies only when these inputs had rows in this run or in the
+    last accepted one; a mart with rows in the last accepted run had inputs then."""
+
+    entities: tuple[str, ...]
+    rows: int
+
+    def applies(self, previous: dict) -> bool:
+        return (
+            self.rows > 0
+            or (previous.get("input_rows") or 0) > 0
+            or (previous.get("row_count") or 0) > 0
+        )
+
+    def describe(self) -> str:
+        return f"inputs {', '.join(self.entities) or '(none)'}: {self.rows} raw rows"
 
 
 def runtime_parameters(now: datetime) -> dict:
@@ -88,13 +111,16 @@ class QualityState:
         path = self._path(suite)
         return json.loads(path.read_text()) if path.exists() else {}
 
-    def record(self, suite: str, row_count: int, run_id: str, at: datetime) -> None:
+    def record(
+        self, suite: str, row_count: int, run_id: str, at: datetime, input_rows: int | None = None
+    ) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(suite)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        tmp.write_text(
-            json.dumps({"row_count": row_count, "run_id": run_id, "recorded_at": at.isoformat()})
-        )
+        record = {"row_count": row_count, "run_id": run_id, "recorded_at": at.isoformat()}
+        if input_rows is not None:
+            record["input_rows"] = input_rows
+        tmp.write_text(json.dumps(record))
         os.replace(tmp, path)
 
 
@@ -123,10 +149,12 @@ def run_suite(
     now: datetime | None = None,
     run_id: str | None = None,
     runner: GxRunner | None = None,
+    inputs: MartInputs | None = None,
 ) -> SuiteRun:
     """Validate every expectation of ``suite`` over ``source``: row-level expectations (and
     uniqueness keyed by the file hash) over its :attr:`~DuckSource.row_view`, the others over
-    the whole data."""
+    the whole data. With ``inputs``, expectations marked ``meta.needs_inputs`` pass as not
+    applicable when those inputs had no rows now nor in the last accepted run."""
     now = now or datetime.now(UTC)
     run_id = run_id or now.strftime("%Y%m%dT%H%M%S%fZ")
     runner = runner or GxRunner()
@@ -143,8 +171,24 @@ def run_suite(
         )
 
     row_count = source.row_count()
-    previous = (state.previous(suite.name) if state else {}).get("row_count")
+    previous_record = state.previous(suite.name) if state else {}
+    previous = previous_record.get("row_count")
+    without_inputs = inputs is not None and not inputs.applies(previous_record)
+    if without_inputs:
+        notes.append(
+            f"{absent_phrase(inputs.entities)} in this run or the last accepted one: "
+            "the checks marked needs_inputs do not apply"
+        )
     for exp in suite.by_route("row_count"):
+        if without_inputs and exp.meta.get("needs_inputs"):
+            outcomes[exp.label] = engine.Outcome(
+                exp,
+                exp.kwargs,
+                success=True,
+                evaluated_on=f"not applicable: {inputs.describe()}, none in the last accepted run",
+                observed_value=row_count,
+            )
+            continue
         kw = row_count_kwargs(exp, previous)
         where = f"count of all {row_count} rows"
         if exp.meta.get("relative_to_previous"):
@@ -213,9 +257,10 @@ def run_suite(
         row_count=row_count,
         previous_row_count=previous,
         notes=notes,
+        inputs=inputs,
     )
     if state is not None and not run.blocking_failure:
-        state.record(suite.name, row_count, run_id, now)
+        state.record(suite.name, row_count, run_id, now, inputs.rows if inputs else None)
     return run
 
 

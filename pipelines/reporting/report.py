@@ -30,6 +30,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from pipelines.mart_inputs import empty_marts, entity_rows, export_labels, sides_without_data
 from pipelines.resources import SegmartHome
 from pipelines.settings import home_paths, load_config
 
@@ -101,6 +102,7 @@ def render_report(home: str | os.PathLike | None = None) -> ReportResult:
     currency = (config.get("dbt_vars") or {}).get("reporting_currency", "")
     with ServingMarts(paths.serving) as marts:
         charts = [
+            _guard("inputs", "What landed", lambda: _inputs_section(paths.raw, marts)),
             *_channel_charts(marts, currency),
             _guard("ltv-cac", "LTV:CAC by segment", lambda: _ltv_cac_chart(marts)),
             _guard("funnel", "B2B funnel", lambda: _funnel_chart(marts)),
@@ -240,6 +242,50 @@ def _guard(chart_id: str, title: str, build: Callable[[], Chart]) -> Chart:
         return Chart(chart_id, title, missing=str(exc))
     except duckdb.Error as exc:
         return Chart(chart_id, title, missing=f"Could not read the mart: {_esc(str(exc))}")
+
+
+# --------------------------------------------------------------------------- what landed
+
+
+def _inputs_section(raw_dir: Path, marts: ServingMarts) -> Chart:
+    """Rows per raw entity, the marts published empty because none of their inputs landed,
+    and the KPIs without a value (kpi_definitions.data_note), in words."""
+    rows = entity_rows(raw_dir)
+    labels = export_labels()
+    landed = [
+        (entity, f"{count:,}" if count else "none", "" if count else f"no {labels[entity]} landed")
+        for entity, count in rows.items()
+    ]
+    parts = [
+        "<table><tr><th>entity</th><th>raw rows</th><th></th></tr>"
+        + "".join(
+            f"<tr><td>{_esc(e)}</td><td>{c}</td><td>{_esc(n)}</td></tr>" for e, c, n in landed
+        )
+        + "</table>"
+    ]
+    empty = empty_marts(rows)
+    if empty:
+        items = "".join(
+            f"<li><code>{_esc(mart)}</code>: {_esc(reason)}</li>" for mart, reason in empty.items()
+        )
+        parts.append(f"<h3>Published empty (same columns)</h3><ul>{items}</ul>")
+    try:
+        has_notes = "data_note" in marts.columns("kpi_definitions")
+    except _NoData:  # nothing published yet: the raw layer still says what landed
+        has_notes = False
+    if has_notes:
+        notes = marts.df(
+            f"select kpi_name, data_note from {marts.relation('kpi_definitions')} "
+            "where not has_data and data_note not like '%is empty' order by kpi_name"
+        )
+        if len(notes):
+            items = "".join(
+                f"<li><code>{_esc(k)}</code>: {_esc(n)}</li>"
+                for k, n in notes.itertuples(index=False)
+            )
+            parts.append(f"<h3>KPIs without a value</h3><ul>{items}</ul>")
+    subtitle = "; ".join(sides_without_data(rows)) if empty else "every kind of export landed"
+    return Chart("inputs", "What landed", subtitle=subtitle, body="".join(parts))
 
 
 # --------------------------------------------------------------------------- charts: channels
