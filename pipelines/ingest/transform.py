@@ -32,6 +32,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.ingest.contract import DUCKDB_TYPES, Column
 from pipelines.ingest.mapping import UNITS, ColumnSpec, Mapping, MappingError, norm
@@ -613,8 +614,8 @@ class DateOrderEvidence:
             name = f"_dm{k}"
             if name not in out.column_names:
                 continue
-            codes = out[name].to_pylist()
-            values = out[f"_dmv{k}"].to_pylist()
+            fit = out.filter(pc.is_valid(out[name]))  # values that fit either order
+            codes, values = fit[name].to_pylist(), fit[f"_dmv{k}"].to_pylist()
             counts = self.counts.setdefault(k, Counter())
             samples = self.samples.setdefault(k, {})
             for code, value in zip(codes, values, strict=True):
