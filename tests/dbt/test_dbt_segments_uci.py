@@ -1,7 +1,9 @@
 """dim_customers on the real UCI Online Retail II export equals pandas computations.
 
 Handling checked here, as documented in dim_customers: `C` invoices are returns (negative
-lines): they reduce net revenue and count in return_rate but are not orders; lines without
+lines): they reduce net revenue and count in return_rate but are not orders (the shipped
+mapping's side is tested in tests/ingest/test_fixtures.py and, end to end, in
+tests/pipeline/test_fixture_run.py); a churned customer is never in an active RFM segment; lines without
 Customer ID are guest orders and stay out of the customer mart. The file is in GBP and the
 reporting currency USD: amounts go through the shipped monthly FX seed.
 """
@@ -47,6 +49,13 @@ def _assert_customers_equal(home, lines):
         )
     for column in ["first_order_at", "last_order_at"]:
         assert (pd.to_datetime(actual[column]) == wanted[column]).all(), column
+    # one decaying cohort: a churned customer scores r 1 and is never in a segment a recent
+    # buyer can be in (those the seed maps from r_score >= 3: champions, loyal, ...)
+    active = {seg for (r, _), seg in expected.rfm_map().items() if r >= 3}
+    churned = actual[actual["is_churned"]]
+    assert len(churned) > 0 and (churned["r_score"] == 1).all()
+    assert not churned["rfm_segment"].isin(active).any()
+    assert actual.loc[~actual["is_churned"], "rfm_segment"].isin(active).any()
     return actual
 
 
