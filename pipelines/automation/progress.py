@@ -145,7 +145,6 @@ class Step:
 @dataclass
 class Phase:
     index: int
-    steps: list[str] = field(default_factory=list)
     materialized: set = field(default_factory=set)  # asset keys
     passed: int = 0
     warned: list = field(default_factory=list)  # check evaluations (WARN)
@@ -163,8 +162,7 @@ class RunProgress:
     def __init__(self) -> None:
         self.steps: dict[str, Step] = {}
         self.phases = [Phase(i) for i in range(len(PHASE_NAMES))]
-        self.printed = 0
-        self.run_failed = False
+        self.printed = 0  # phases whose lines were printed, in order
 
     # ------------------------------------------------------------------ events in
 
@@ -195,8 +193,6 @@ class RunProgress:
                 phase.failed.append(data)
             else:
                 phase.warned.append(data)
-        elif kind in ("PIPELINE_FAILURE", "RUN_FAILURE"):
-            self.run_failed = True
 
     def _materialized(self, step_key: str, materialization) -> None:
         phase = self.phase_of(step_key)
@@ -213,7 +209,6 @@ class RunProgress:
         if phase.index == PUBLISH and isinstance(meta.get("rows"), dict):
             facts["marts"] = len(meta["rows"])
             facts["rows"] = sum(meta["rows"].values())
-            facts["database"] = meta.get("path")
         if "segmart/build_reason" in meta:
             facts["daily"] = str(meta["segmart/build_reason"])
 
