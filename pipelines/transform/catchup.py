@@ -140,7 +140,7 @@ def date_spans(
             column = f'cast("{ent.dated_by}" as date)'
             until = column  # a period row (ad spend of a UI report) counts up to its last day
             if ent.dated_until:
-                until = f'coalesce(cast("{ent.dated_until}" as date), {column})'
+                until = f'coalesce(try_cast("{ent.dated_until}" as date), {column})'
             keys = ", ".join(f'"{k}"' for k in ent.key)
             sql = (
                 f"select {column} as day, {until} as last_day"
