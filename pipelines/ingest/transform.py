@@ -160,7 +160,9 @@ def make_plan(
         plan.sources[col.name] = found
         used.update(found)
         if (spec.type or col.type) in DATED and not spec.expr:
-            plan.date_order.pairs += [(col.name, *p) for p in day_month_pairs(spec.formats)]
+            plan.date_order.pairs += [
+                (col.name, fa, fb, True) for fa, fb in day_month_pairs(spec.formats)
+            ] + [(col.name, fa, fb, False) for fa, fb in unlisted_swaps(spec.formats)]
         if spec.expr:
             used.update(h for h in header if h in spec.expr)
         fallback = (
@@ -241,6 +243,16 @@ def compile_sql(plan: Plan, chunk_columns: list[str]) -> str:
                 f"CASE WHEN {short_year} THEN printf('two-digit year ''%s'' in %s: %s "
                 f"reads four-digit years only (add the %%y form if the file writes two digits)', "
                 f"left({vname}, 80), {lit(col.name)}, {lit(four)}) ELSE {bad} END"
+            )
+        swaps = unlisted_swaps(spec.formats) if ctype in DATED else []
+        if swaps:  # e.g. 13/2/2024 under %m/%d/%Y only: say it fits %d/%m/%Y
+            hints = " ".join(
+                f"WHEN {strict_parse_sql(vname, [fb])} IS NOT NULL THEN "
+                f"{lit(f' (it fits {fb}, which the mapping does not list: day and month swapped?)')}"
+                for _fa, fb in swaps
+            )
+            bad = (
+                f"(CASE WHEN {vname} IS NULL THEN NULL ELSE {bad} || CASE {hints} ELSE '' END END)"
             )
         reasons.append(f"CASE WHEN {vname} IS NOT NULL AND {q(col.name)} IS NULL THEN {bad} END")
     for col in ent.columns:
@@ -583,16 +595,33 @@ def two_digit_year_sql(v: str, formats) -> str | None:
     return "(" + " OR ".join(f"regexp_full_match({v}, {lit(rx)})" for rx in rxs) + ")"
 
 
+_SWAP = {"%d": "%m", "%m": "%d", "%-d": "%-m", "%-m": "%-d"}
+
+
+def swap_day_month(fmt: str) -> str:
+    return re.sub(r"%-?[dm]", lambda m: _SWAP[m.group(0)], fmt)
+
+
 def day_month_pairs(formats) -> list[tuple[str, str]]:
     """Pairs of listed formats that differ only by the order of day and month."""
-    swap = {"%d": "%m", "%m": "%d", "%-d": "%-m", "%-m": "%-d"}
     pairs = []
     for i, fa in enumerate(formats):
-        swapped = re.sub(r"%-?[dm]", lambda m: swap[m.group(0)], fa)
-        if swapped == fa:
-            continue
-        pairs += [(fa, fb) for fb in formats[i + 1 :] if fb == swapped]
+        swapped = swap_day_month(fa)
+        if swapped != fa:
+            pairs += [(fa, fb) for fb in formats[i + 1 :] if fb == swapped]
     return pairs
+
+
+def unlisted_swaps(formats) -> list[tuple[str, str]]:
+    """(listed format, its day/month swap) where the swap is not listed: ``%m/%d/%Y`` alone
+    → ``%d/%m/%Y``. Year-first formats (ISO order) are left out: nobody writes year-day-month."""
+    return [
+        (fa, swap_day_month(fa))
+        for fa in formats
+        if swap_day_month(fa) != fa
+        and swap_day_month(fa) not in formats
+        and not fa.lstrip().startswith(("%Y", "%y"))
+    ]
 
 
 @dataclass
@@ -605,7 +634,7 @@ class DateOrderEvidence:
     and :meth:`notes` words the evidence for the manifest and ``mappings check``.
     """
 
-    pairs: list[tuple[str, str, str]] = field(default_factory=list)  # column, fa, fb
+    pairs: list[tuple[str, str, str, bool]] = field(default_factory=list)  # col, fa, fb, listed
     counts: dict[int, Counter] = field(default_factory=dict)
     samples: dict[int, dict[str, list[str]]] = field(default_factory=dict)
 
@@ -628,17 +657,28 @@ class DateOrderEvidence:
 
     def notes(self) -> list[str]:
         out = []
-        for k, (col, fa, fb) in enumerate(self.pairs):
+        for k, (col, fa, fb, listed) in enumerate(self.pairs):
             c = self.counts.get(k, Counter())
             s = self.samples.get(k, {})
-            if not c["ab!"]:
+            if not (c["ab!"] if listed else c["b"]):
                 continue
 
             def eg(code: str, s=s) -> str:
                 return ", ".join(s.get(code, []))
 
             both = f"{c['ab!']} value(s) fit both with different dates (e.g. {eg('ab!')})"
-            if c["a"] and c["b"]:
+            if not listed:
+                verdict = (
+                    f"{c['b']} value(s) fit only {fb}, which the mapping does not list "
+                    f"(quarantined, e.g. {eg('b')})"
+                )
+                if c["a"]:
+                    verdict += f"; {c['a']} value(s) fit only {fa} (e.g. {eg('a')})"
+                if c["ab!"]:
+                    verdict += f"; {both} were read with {fa}"
+                if not c["a"]:
+                    verdict += f": the file looks {fb}; list {fb} (first) in the mapping"
+            elif c["a"] and c["b"]:
                 verdict = (
                     f"inconsistent: {c['a']} value(s) fit only {fa} (e.g. {eg('a')}), "
                     f"{c['b']} only {fb} (e.g. {eg('b')}), {both}; read with {fa}"
@@ -664,7 +704,7 @@ class DateOrderEvidence:
 def evidence_sql(plan: Plan) -> list[str]:
     """The ``_dm{k}`` / ``_dmv{k}`` columns of :class:`DateOrderEvidence` (stage ``v``)."""
     cols = []
-    for k, (col, fa, fb) in enumerate(plan.date_order.pairs):
+    for k, (col, fa, fb, _listed) in enumerate(plan.date_order.pairs):
         v = q(f"v__{col}")
         pa_, pb = strict_parse_sql(v, [fa]), strict_parse_sql(v, [fb])
         code = (

@@ -309,3 +309,37 @@ def test_unambiguous_files_have_no_date_order_note(home):
     land(home, "o.csv", "ref,day\nR1,12/12/2024\nR2,4/13/2024\nR3,\n")
     [f] = run_ingest(home).files
     assert f.status == "loaded" and f.date_order == []
+
+
+def test_a_day_first_file_under_a_month_first_mapping_says_so(home):
+    """Only %m/%d/%Y listed, the file is day-first: 13/2/2024 is quarantined with a hint,
+    and the file's note says the ambiguous values were read month-first."""
+    (home / "mappings" / "us.yaml").write_text(
+        EITHER.replace("['%m/%d/%Y', '%d/%m/%Y']", "'%m/%d/%Y'")
+    )
+    land(home, "o.csv", "ref,day\nR1,13/2/2024\nR2,1/2/2024\nR3,25/12/2024\nR4,32/1/2024\n")
+    [f] = run_ingest(home).files
+    assert (f.rows_loaded, f.rows_quarantined) == (1, 3)
+    assert raw(home, "orders")["ordered_at"].tolist() == [pd.Timestamp("2024-01-02")]
+    reasons = sorted(quarantine(home, "orders")["reason"])
+    hint = "(it fits %d/%m/%Y, which the mapping does not list: day and month swapped?)"
+    assert reasons == [
+        f"bad timestamp '13/2/2024' in ordered_at {hint}",
+        f"bad timestamp '25/12/2024' in ordered_at {hint}",
+        "bad timestamp '32/1/2024' in ordered_at",
+    ]
+    assert f.date_order == [
+        "day/month order of ordered_at: 2 value(s) fit only %d/%m/%Y, which the mapping does "
+        "not list (quarantined, e.g. 13/2/2024, 25/12/2024); 1 value(s) fit both with "
+        "different dates (e.g. 1/2/2024) were read with %m/%d/%Y: the file looks %d/%m/%Y; "
+        "list %d/%m/%Y (first) in the mapping"
+    ]
+
+
+def test_a_month_first_file_under_its_own_format_has_no_note(home):
+    (home / "mappings" / "us.yaml").write_text(
+        EITHER.replace("['%m/%d/%Y', '%d/%m/%Y']", "'%m/%d/%Y'")
+    )
+    land(home, "o.csv", "ref,day\nR1,1/2/2024\nR2,12/31/2024\n")
+    [f] = run_ingest(home).files
+    assert (f.rows_loaded, f.rows_quarantined, f.date_order) == (2, 0, [])
