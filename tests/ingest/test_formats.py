@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import codecs
 import random
+import re
+import string
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from pipelines.ingest import check_file, run_ingest
 from pipelines.ingest.mapping import MappingError, parse_mapping
+from pipelines.ingest.readers import DEFAULT_FOOTERS, ROW_COLUMN, ReaderOptions, SourceFile
 from tests.ingest.conftest import land, quarantine, raw
 
 
@@ -223,9 +228,10 @@ columns:
     assert df["net_amount"].tolist() == expected["Betrag"].astype(float).tolist()
     assert df["quantity"].tolist() == expected["Menge"].astype(float).tolist()  # 1.000 = 1000
     assert df["product_name"].tolist()[0] == "Kaffeemühle; Edelstahl"
-    assert df["ordered_at"].tolist() == pd.to_datetime(
-        expected["Bestelldatum"], format="mixed", dayfirst=True
-    ).tolist()
+    assert (
+        df["ordered_at"].tolist()
+        == pd.to_datetime(expected["Bestelldatum"], format="mixed", dayfirst=True).tolist()
+    )
     assert df["currency"].tolist() == ["EUR"] * 4
 
 
@@ -431,3 +437,50 @@ def test_mappings_check_reads_a_headerless_file_with_the_mapping_names(home):
     assert (result.mapping, result.rows_read, result.rows_loaded) == ("cdnow_purchases", 2, 1)
     assert result.columns["customer_id"] == ["customer"]
     assert "whitespace" in str(result)
+
+
+# ---------------------------------------------------------------------------- property
+
+cell = st.text(alphabet=string.ascii_letters + string.digits + ".,-/:$%'", min_size=1, max_size=9)
+FOOTER = re.compile("|".join(DEFAULT_FOOTERS), re.IGNORECASE)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.lists(cell, min_size=3, max_size=3), min_size=1, max_size=30),
+    gaps=st.lists(st.integers(1, 4), min_size=4, max_size=4),
+    right=st.booleans(),
+)
+def test_whitespace_and_fixed_width_text_read_back_every_cell(tmp_path_factory, rows, gaps, right):
+    """Any table of blank-free cells, written with runs of blanks or padded to fixed widths
+    (left- or right-aligned), reads back cell for cell, in order, as strings."""
+    assume(not any(FOOTER.match(r[0]) for r in rows))  # `Total` rows are footers by design
+    folder = tmp_path_factory.mktemp("layouts")
+    loose = folder / "loose.txt"
+    loose.write_text(
+        "".join(
+            " " * gaps[0] + "".join(c + " " * g for c, g in zip(r, gaps[1:], strict=True)) + "\n"
+            for r in rows
+        )
+    )
+    width = 12
+    fixed = folder / "fixed.txt"
+    fixed.write_text(
+        "".join(
+            "".join(c.rjust(width) if right else c.ljust(width) for c in r) + "\n" for r in rows
+        )
+    )
+    names = ["a", "b", "c"]
+    layouts = [
+        (loose, {"format": "whitespace", "names": names}),
+        (fixed, {"format": "fixed_width", "names": names, "widths": [width] * 3}),
+    ]
+    for path, opts in layouts:
+        src = SourceFile(path, ReaderOptions.from_dict(opts))
+        got = []
+        for chunk in src.chunks():
+            assert not chunk.malformed
+            got += chunk.table.drop_columns([ROW_COLUMN]).to_pylist()
+        assert got == [dict(zip(names, r, strict=True)) for r in rows], opts["format"]
