@@ -445,8 +445,8 @@ class SourceFile:
         """Rows of the workbook's table sheets, one after another under one header.
 
         ``reader.sheet`` (names or globs) picks the sheets; by default every sheet is a
-        candidate. The first candidate whose header row has two or more cells sets the
-        header; the other candidates with the same header (e.g. one sheet per year) follow
+        candidate. The candidate whose header row has the most cells (the first of equals)
+        sets the header; the other candidates with the same header (e.g. one per year) follow
         without their header rows; the rest (notes, pivots, another table) are skipped and
         their rows counted per sheet.
         """
@@ -466,10 +466,8 @@ class SourceFile:
         try:
             chosen = self._chosen_sheets(wb.sheetnames)
             scans = {n: self._scan_sheet(rows_of(n, 4 * HEADER_SCAN_ROWS)) for n in chosen}
-            main = next(
-                (n for n in chosen if scans[n] and sum(1 for c in scans[n][1] if c) >= 2),
-                next((n for n in chosen if scans[n]), chosen[0]),
-            )
+            tables = [n for n in chosen if scans[n]]  # the widest header; the first of equals
+            main = max(tables, key=lambda n: scans[n][2]) if tables else chosen[0]
             key = _header_key(scans[main][1]) if scans[main] else None
             self.info.sheets = [
                 n
@@ -516,12 +514,12 @@ class SourceFile:
             )
         return chosen
 
-    def _scan_sheet(self, rows: Iterator[list[str]]) -> tuple[int, list[str]] | None:
-        """(0-based row index of the header, header) of a sheet, as ``_row_chunks`` finds it
-        (``None``: the sheet has no rows)."""
+    def _scan_sheet(self, rows: Iterator[list[str]]) -> tuple[int, list[str], int] | None:
+        """(0-based row index of the header, header, its non-empty cells) of a sheet, as
+        ``_row_chunks`` finds it (``None``: the sheet has no rows)."""
         opts = self.options
         if opts.names:
-            return (opts.skip_rows or 0) - 1, _clean_header(opts.names)
+            return (opts.skip_rows or 0) - 1, _clean_header(opts.names), len(opts.names)
         head, where = [], []
         for i, row in enumerate(rows):
             if opts.skip_rows is not None and i < opts.skip_rows:
@@ -535,7 +533,7 @@ class SourceFile:
         if not head:
             return None
         h = 0 if opts.skip_rows is not None else find_header(head)
-        return where[h], _clean_header(head[h])
+        return where[h], _clean_header(head[h]), sum(1 for c in head[h] if c.strip())
 
     def _row_chunks(self, rows: Iterator[list[str]]) -> Iterator[SourceChunk]:
         """Header detection, footers, comments and chunking for row-oriented formats."""

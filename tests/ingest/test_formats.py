@@ -257,7 +257,7 @@ def _retail_workbook(path: Path) -> dict[str, int]:
     notes = wb.active
     notes.title = "Read me"
     notes.append(["Online Retail II, exported for the finance team"])
-    notes.append(["Source: UCI"])
+    notes.append(["Source: UCI", None, "sheet 2 and 3"])  # a two-cell row is no header
     sizes = {}
     for year, n in (("Year 2009-2010", 6), ("Year 2010-2011", 4)):
         ws = wb.create_sheet(year)
