@@ -100,9 +100,16 @@ def new_run_log(home: Path) -> Path:
     link.unlink(missing_ok=True)
     link.symlink_to(path.name)
     os.replace(link, logs / LATEST)
-    for old in sorted(logs.glob("run-*.log"), key=lambda p: p.stat().st_mtime)[:-KEEP_LOGS]:
+    for old in sorted(logs.glob("run-*.log"), key=_mtime)[:-KEEP_LOGS]:
         old.unlink(missing_ok=True)
     return path
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # pruned meanwhile by a run starting in another process
+        return 0.0
 
 
 @contextlib.contextmanager
