@@ -8,6 +8,7 @@ independent read of the same bytes (pandas, openpyxl or plain slicing), never fr
 from __future__ import annotations
 
 import codecs
+import gzip
 import random
 import re
 import string
@@ -484,3 +485,51 @@ def test_whitespace_and_fixed_width_text_read_back_every_cell(tmp_path_factory, 
             assert not chunk.malformed
             got += chunk.table.drop_columns([ROW_COLUMN]).to_pylist()
         assert got == [dict(zip(names, r, strict=True)) for r in rows], opts["format"]
+
+
+def test_gzipped_cdnow_log_and_a_headerless_workbook(home):
+    """The CDNOW log as a .gz download, and an XLSX of the same records with no header row
+    read with reader.names (with names and no reader.sheet, every sheet is read)."""
+    lines = _cdnow_lines(seed=11, customers=5)
+    land(home, "CDNOW_master.txt.gz", gzip.compress(("\n".join(lines) + "\n").encode()))
+    _user_mapping(
+        home,
+        "headerless_xlsx",
+        """
+name: purchases_workbook
+entity: orders
+source_system: cdnow
+match: {filename: ["purchases*.xlsx"]}
+reader: {names: [customer, date, cds, amount]}
+ordinals: {_line_seq: [customer, date]}
+columns:
+  order_id: {expr: "src.customer || '-' || src.\\"date\\""}
+  order_line_id: {expr: "src._line_seq"}
+  customer_id: customer
+  ordered_at: {from: date, format: "%Y%m%d"}
+  quantity: cds
+  net_amount: amount
+""",
+    )
+    wb = openpyxl.Workbook()
+    split = [lines[:4], lines[4:]]
+    for i, part in enumerate(split):
+        ws = wb.active if i == 0 else wb.create_sheet(f"part {i + 1}")
+        for line in part:
+            cust, day, cds, amount = line.split()
+            ws.append([cust, day, int(cds), float(amount)])
+    wb.save(home / "landing" / "purchases.xlsx")
+    files = {f.file: f for f in _loaded(run_ingest(home), n_files=2)}
+    gz, book = files["CDNOW_master.txt.gz"], files["purchases.xlsx"]
+    assert (gz.mapping, gz.rows_loaded) == ("cdnow_purchases", len(lines))
+    assert "gzip" in gz.reader
+    assert (book.mapping, book.rows_loaded, book.rows_skipped) == (
+        "purchases_workbook",
+        len(lines),
+        {},
+    )
+    df = raw(home, "orders")
+    for source in ("CDNOW_master.txt.gz", "purchases.xlsx"):
+        part = df[df["_source_file"] == source].sort_values("_source_row")
+        assert part["customer_id"].tolist() == [ln.split()[0] for ln in lines]
+        assert part["net_amount"].tolist() == [float(ln.split()[3]) for ln in lines]
