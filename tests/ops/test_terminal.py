@@ -175,3 +175,40 @@ def test_run_logs_keep_the_newest_and_a_stable_name(tmp_path):
     assert len(set(made)) == len(made)  # runs in the same second get their own file
     assert set(kept) == set(made[-KEEP_LOGS:])
     assert (tmp_path / "logs" / LATEST).resolve() == made[-1].resolve()
+
+
+def test_a_failed_reconciliation_names_its_rule_numbers_and_keys():
+    """The lines for a reconciliation check, from the result reconcile.py itself builds."""
+    import dagster as dg
+
+    from pipelines.automation.progress import RunProgress, explain_failures
+    from pipelines.quality.reconcile import Reconciliation, check_result
+
+    rec = Reconciliation(
+        name="staging → fct_orders: net revenue",
+        equation="Σ fct_orders.net_revenue = Σ stg_crm__orders.net_amount × FX, per order",
+        expected=120.5,
+        actual=100.5,
+        failing_count=1,
+        failing=[{"order_id": "A-17", "difference": -20.0}],
+        tolerance=0.01,
+        unit="USD",
+    )
+    result = check_result(rec)
+    progress = RunProgress()
+    progress.phases[3].failed.append(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("fct_orders"),
+            check_name="reconcile_staging_to_fct",
+            passed=False,
+            metadata=result.metadata,
+            severity=result.severity,
+            description=result.description,
+        )
+    )
+    lines = explain_failures(progress, None)
+    text = "\n".join(lines)
+    assert lines[0].startswith("  ✗ reconcile_staging_to_fct on fct_orders: ")
+    assert "expected 120.50 USD, actual 100.50 USD, difference -20.00 USD" in lines[0]
+    assert f"expected: {rec.equation} (tolerance ±0.01 USD)" in text
+    assert "sample keys: {order_id=A-17, difference=-20}" in text
