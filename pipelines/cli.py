@@ -119,20 +119,86 @@ def demo(home: str | None, scale: float, seed: int, verbose: bool) -> None:
 
 @main.group()
 def mappings() -> None:
-    """Inspect vendor mappings."""
+    """Check, validate and draft vendor mappings (pipelines/ingest/README.md)."""
 
 
 @mappings.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
 def mappings_check(file: str, home: str | None) -> None:
-    """Tell which mapping matches FILE and what would be rejected, without loading it."""
-    from pipelines.ingest import check_file
+    """Tell which mappings read FILE and what would be quarantined, without loading it.
+
+    When no mapping matches, shows the closest ones and the header columns each misses.
+    Exit status: 0 the file would load, 1 every row of a reading would be quarantined,
+    2 the file would be rejected.
+    """
+    from pipelines.ingest.check import check_file
 
     result = check_file(Path(file), home=home)
     click.echo(str(result))
-    if not getattr(result, "ok", True):
-        sys.exit(2)
+    sys.exit(result.exit_code)
+
+
+@mappings.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+def mappings_validate(files: tuple[str, ...], home: str | None) -> None:
+    """Check every mapping (shipped and {home}/mappings), or only the YAML FILES given.
+
+    One line per invalid mapping naming its file, the key and what is allowed; exit 1 if any.
+    """
+    from pipelines.ingest.validate import validate_file, validate_mappings
+
+    if files:
+        valid, errors = [], []
+        for name in files:
+            ok, bad = validate_file(Path(name))
+            valid += ok
+            errors += bad
+    else:
+        mset, errors = validate_mappings(home_paths(home).root)
+        valid = list(mset.mappings.values())
+    for line in errors:
+        click.secho(line, fg="red")
+    click.echo(f"{len(valid)} mapping(s) valid, {len(errors)} invalid")
+    sys.exit(1 if errors else 0)
+
+
+@mappings.command("new")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--entity", default=None, help="The canonical entity (default: guessed).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the draft (default: {home}/mappings/drafts/<file>.yaml, not active).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing draft.")
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+def mappings_new(
+    file: str, entity: str | None, out: str | None, force: bool, home: str | None
+) -> None:
+    """Write a draft mapping for FILE from its header (columns guessed to the entity's
+    fields, date formats sniffed from the values) for you to finish."""
+    from pipelines.ingest.draft import draft_file_name, draft_mapping
+    from pipelines.ingest.readers import ReadError
+
+    paths = home_paths(home)
+    try:
+        draft = draft_mapping(Path(file), paths.root, entity)
+    except (KeyError, ValueError, OSError, ReadError) as exc:
+        raise click.ClickException(str(exc)) from None
+    target = Path(out) if out else paths.user_mappings / "drafts" / draft_file_name(file)
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists (--force overwrites it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(draft.yaml_text)
+    click.echo(draft.yaml_text)
+    click.echo(
+        f"Draft written to {target}. Finish the TODO lines, then "
+        f"`segmart mappings validate {target}` and `segmart mappings check {file}`; "
+        f"move it into {paths.user_mappings}/ to use it."
+    )
 
 
 @main.command()

@@ -1,4 +1,11 @@
-"""``segmart mappings check FILE``: which mapping matches and what would be quarantined."""
+"""``segmart mappings check FILE``: which mappings read a file and what would be quarantined.
+
+A dry run that writes nothing. Every reading of the file is checked (the primary mapping
+and any ``reading: additional`` ones); when no mapping matches, the closest mappings are
+shown with the header columns each one misses. Exit status (``MappingCheck.exit_code``):
+0 the file would load, 1 every row of a reading would be quarantined, 2 the file would be
+rejected (no mapping, an invalid or ambiguous mapping, unreadable).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,17 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.ingest.loader import FileRejected, _reason_kinds, open_mapped, typed_chunks
-from pipelines.ingest.mapping import MappingError, choose_mapping, load_mappings
-from pipelines.ingest.readers import GzipLimits, ReaderOptions, ReadError, SourceFile
+from pipelines.ingest.loader import FileRejected, _reason_kinds, open_reading, typed_chunks
+from pipelines.ingest.mapping import (
+    MappingError,
+    MatchResult,
+    choose_readings,
+    closest_mappings,
+    load_mapping_set,
+)
+from pipelines.ingest.readers import EmptyFile, GzipLimits, ReaderOptions, ReadError, SourceFile
 from pipelines.ingest.transform import configured_dates
+from pipelines.ingest.validate import deep_check
 from pipelines.settings import home_dir, load_config
 
 
@@ -38,9 +52,42 @@ class MappingCheck:
     samples: list[tuple[int, str]] = field(default_factory=list)  # (source row, reason)
     error: str = ""
     date_order: list[str] = field(default_factory=list)  # day/month order evidence
+    additional: bool = False  # a ``reading: additional`` reading
+    readings: list[MappingCheck] = field(default_factory=list)  # the file's further readings
+    # no mapping matched: (mapping, entity, match columns the header lacks, file name fits)
+    closest: list[tuple[str, str, list[str], bool]] = field(default_factory=list)
+    invalid_mappings: list[str] = field(default_factory=list)  # one line each
+
+    @property
+    def all_quarantined(self) -> bool:
+        """Rows were read and not one would load."""
+        return self.ok and self.rows_read > 0 and self.rows_loaded == 0
+
+    @property
+    def exit_code(self) -> int:
+        checks = [self, *self.readings]
+        if any(not c.ok for c in checks):
+            return 2
+        return 1 if any(c.all_quarantined for c in checks) else 0
 
     def __str__(self) -> str:
         lines = [f"file:     {self.file}"]
+        lines += [f"invalid mapping: {e}" for e in self.invalid_mappings]
+        lines += self._reading_lines()
+        for extra in self.readings:
+            lines.append("also read by a `reading: additional` mapping:")
+            lines += ["  " + line for line in extra._reading_lines()]
+        if self.closest:
+            lines.append("closest mappings (header columns each one misses):")
+            for name, ent, missing, name_fits in self.closest:
+                lacks = ", ".join(missing) if missing else "none"
+                fits = "" if name_fits else "; the file name does not fit its `match.filename`"
+                lines.append(f"  {name} → {ent}: misses {lacks}{fits}")
+            lines.append("  write a mapping for this file: `segmart mappings new FILE` drafts one")
+        return "\n".join(lines)
+
+    def _reading_lines(self) -> list[str]:
+        lines = []
         if self.reader:
             lines.append(f"read as:  {self.reader}")
         if self.candidates:
@@ -53,11 +100,13 @@ class MappingCheck:
         lines += [f"drift:    {d}" for d in self.drift]
         if self.error:
             lines.append(f"REJECTED: {self.error}")
-            return "\n".join(lines)
+            return lines
         lines.append(
             f"rows:     read {self.rows_read}, would load {self.rows_loaded}, "
             f"would quarantine {self.rows_quarantined}"
         )
+        if self.all_quarantined:
+            lines.append("WARNING:  every row would be quarantined: check the mapping")
         for why, n in self.rows_skipped.items():
             lines.append(f"skipped:  {n} {why}")
         for why, n in self.reasons.items():
@@ -65,25 +114,61 @@ class MappingCheck:
         for row, why in self.samples:
             lines.append(f"  e.g. row {row}: {why}")
         lines += [f"dates:    {d}" for d in self.date_order]
-        return "\n".join(lines)
+        return lines
 
 
 def check_file(path: Path | str, home: Path | str | None = None) -> MappingCheck:
-    """Dry run of one file: mapping, column mapping, rows that would be quarantined and why."""
+    """Dry run of one file: its readings, their column mapping, the rows that would be
+    quarantined and why; the closest mappings when none matches."""
     path = Path(path)
-    mappings = load_mappings(home_dir(home))
-    result = MappingCheck(file=str(path), ok=False)
+    root = home_dir(home)
+    mset = deep_check(load_mapping_set(root), only_user=True)
+    config = load_config(root).get("ingest")
+    invalid = [b.error for b in mset.broken]
+    result = MappingCheck(file=str(path), ok=False, invalid_mappings=invalid)
     try:
-        limits = GzipLimits.from_config(load_config(home_dir(home)).get("ingest"))
+        limits = GzipLimits.from_config(config)
         probe = SourceFile(path, ReaderOptions(gzip=limits))
-        result.reader = probe.info.describe()
-        result.candidates = choose_mapping(mappings, path.name, probe.header).candidates
-        with configured_dates(load_config(home_dir(home)).get("ingest")):
-            source, mapping, plan = open_mapped(path, path.name, mappings, limits)
+    except EmptyFile:
+        result.ok, result.error = True, ""
+        result.reader = "empty file: nothing to load"
+        return result
+    except (ReadError, UnicodeError) as exc:
+        result.error = str(exc)
+        return result
+    readings = choose_readings(mset, path.name, probe.header)
+    checks = []
+    for reading in readings:
+        check = _check_reading(path, probe, reading, limits, config)
+        check.reader = check.reader or probe.info.describe()
+        checks.append(check)
+    first = checks[0]
+    first.invalid_mappings, first.readings = invalid, checks[1:]
+    if all(r.mapping is None and not r.candidates for r in readings):
+        first.closest = closest_mappings(mset, path.name, probe.header)
+    return first
+
+
+def _check_reading(
+    path: Path, probe: SourceFile, reading: MatchResult, limits: GzipLimits, config
+) -> MappingCheck:
+    result = MappingCheck(
+        file=str(path), ok=False, candidates=reading.candidates, additional=reading.additional
+    )
+    result.entity = reading.entity_name
+    if reading.mapping is None:
+        result.error = reading.reason
+        return result
+    mapping = reading.mapping
+    result.mapping = mapping.name
+    try:
+        if reading.additional:  # its own pass over the file, as the ingest reads it
+            probe = SourceFile(path, ReaderOptions(gzip=limits))
+        with configured_dates(config):
+            source, plan = open_reading(path, mapping, probe, limits)
     except (FileRejected, ReadError, MappingError, UnicodeError) as exc:
         result.error = str(exc)
         return result
-    result.mapping, result.entity = mapping.name, mapping.entity_name
     result.reader = source.info.describe()
     result.columns = {c: plan.sources.get(c, []) for c in mapping.columns}
     result.unmapped, result.drift = plan.unmapped, plan.drift_notes

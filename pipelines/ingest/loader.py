@@ -451,6 +451,7 @@ def _ingest_readings(
         job = None
         try:
             if reading.mapping is None:
+                result.mapping = reading.name  # an invalid mapping: named in the manifest
                 raise FileRejected(reading.reason)
             mapping = reading.mapping
             result.mapping, result.source_system = mapping.name, mapping.source_system

@@ -530,6 +530,22 @@ def _mapping_files(home: Path | None) -> list[Path]:
     return out
 
 
+def read_mapping_file(path: Path) -> list[Mapping | BrokenMapping]:
+    """Every mapping document of one YAML file, each parsed or broken (never raises)."""
+    try:
+        docs = [doc for doc in read_yaml_all(path.read_bytes().decode("utf-8")) if doc]
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = " ".join(str(exc).strip().splitlines()[:3])[:300]
+        return [BrokenMapping(path, f"{path}: invalid YAML: {first}")]
+    out: list[Mapping | BrokenMapping] = []
+    for doc in docs:
+        try:
+            out.append(parse_mapping(doc, path))
+        except MappingError as exc:
+            out.append(BrokenMapping.from_document(doc, path, str(exc)))
+    return out
+
+
 def load_mapping_set(home: Path | None = None) -> MappingSet:
     """Load every mapping file; an invalid one becomes a :class:`BrokenMapping` (with its
     one-line error) instead of stopping the load. A later file's mapping of the same
@@ -540,21 +556,8 @@ def load_mapping_set(home: Path | None = None) -> MappingSet:
     by_name: dict[str, Mapping | BrokenMapping] = {}
     unnamed: list[BrokenMapping] = []
     for path in _mapping_files(home):
-        text = path.read_bytes()
-        digest.update(path.name.encode() + b"\0" + text + b"\0")
-        try:
-            docs = [doc for doc in read_yaml_all(text.decode("utf-8")) if doc]
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            first = str(exc).strip().splitlines()
-            unnamed.append(
-                BrokenMapping(path, f"{path}: invalid YAML: {' '.join(first[:3])[:300]}")
-            )
-            continue
-        for doc in docs:
-            try:
-                m: Mapping | BrokenMapping = parse_mapping(doc, path)
-            except MappingError as exc:
-                m = BrokenMapping.from_document(doc, path, str(exc))
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for m in read_mapping_file(path):
             if m.name is None:
                 unnamed.append(m)
                 continue
@@ -583,6 +586,7 @@ class MatchResult:
     reason: str = ""
     entity_name: str | None = None  # the reading's entity (also when it is rejected)
     additional: bool = False  # a ``reading: additional`` reading
+    name: str | None = None  # the mapping chosen, also when it is invalid
 
 
 def _hits(candidates, filename: str, header: list[str]) -> list[tuple[object, float]]:
@@ -610,8 +614,9 @@ def _best(hits, cands, reason_none: str, additional: bool = False) -> MatchResul
             additional,
         )
     if isinstance(top[0], BrokenMapping):
-        return MatchResult(None, cands, f"invalid mapping: {top[0].error}", ent, additional)
-    return MatchResult(top[0], cands, "", ent, additional)
+        error = f"invalid mapping: {top[0].error}"
+        return MatchResult(None, cands, error, ent, additional, top[0].name)
+    return MatchResult(top[0], cands, "", ent, additional, top[0].name)
 
 
 def choose_mapping(mappings, filename: str, header: list[str]) -> MatchResult:

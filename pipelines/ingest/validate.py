@@ -25,6 +25,7 @@ from pipelines.ingest.mapping import (
     MappingError,
     MappingSet,
     load_mapping_set,
+    read_mapping_file,
 )
 from pipelines.ingest.readers import ROW_COLUMN
 from pipelines.ingest.transform import _SRC_REF, LINEAGE_COLUMNS, compile_sql, make_plan
@@ -149,3 +150,16 @@ def validate_mappings(home: Path | str | None = None) -> tuple[MappingSet, list[
     """(the set, one line per invalid mapping): ``segmart mappings validate``."""
     mset = deep_check(load_mapping_set(Path(home) if home is not None else None))
     return mset, [b.error for b in mset.broken]
+
+
+def validate_file(path: Path | str) -> tuple[list[Mapping], list[str]]:
+    """(valid mappings, one line per invalid one) of one YAML file, e.g. a draft written by
+    ``segmart mappings new`` before it is moved into ``{home}/mappings``."""
+    path = Path(path)
+    found = read_mapping_file(path)
+    mset = MappingSet(
+        mappings={str(m.name): m for m in found if isinstance(m, Mapping)},
+        broken=[m for m in found if isinstance(m, BrokenMapping)],
+    )
+    deep_check(mset)
+    return list(mset.mappings.values()), [b.error for b in mset.broken]
