@@ -142,9 +142,11 @@ class IngestReport:
         return [f for f in self.files if f.status == "rejected"]
 
     def __str__(self) -> str:
+        files = len({(f.file, f.file_hash) for f in self.files})
+        extra = len(self.files) - files  # further readings of the same files
         lines = [
-            f"ingest at {self.ingested_at}: {len(self.files)} new file(s), "
-            f"{self.unchanged} unchanged"
+            f"ingest at {self.ingested_at}: {files} new file(s), {self.unchanged} unchanged"
+            + (f", {extra} further reading(s)" if extra else "")
         ]
         lines += [f"  invalid mapping (its files rejected): {e}" for e in self.invalid_mappings]
         for name, e in self.by_entity().items():
@@ -430,21 +432,29 @@ def _ingest_readings(
     primary_loaded = any(
         r.get("status") == "loaded" and r.get("reading", "primary") == "primary" for r in existing
     )
-    todo = []
+    todo, deferred = [], set()
     for reading in readings:
         ent = reading.entity_name
         if (ent is not None and ent in loaded) or (not reading.additional and primary_loaded):
             continue  # exactly once per (file, entity); a loaded file keeps its primary
-        if wanted is not None and ent is not None and ent not in wanted:
-            continue  # left for a run that wants this entity
         result = new_result(entity=ent, reading="additional" if reading.additional else "primary")
+        if wanted is not None and ent is not None and ent not in wanted:
+            deferred.add(manifest.record_path(result.to_dict()))
+            continue  # left for a run that wants this entity
         todo.append((reading, result))
     slots = {manifest.record_path(r.to_dict()) for _, r in todo}
-    for old in existing:  # a rejection that no reading makes any more
-        if old.get("status") == "rejected" and manifest.record_path(old) not in slots:
-            manifest.delete(old)
+    kept = []
+    for old in existing:
+        if old.get("status") != "rejected" or manifest.record_path(old) in slots:
+            continue
+        if manifest.record_path(old) in deferred:
+            kept.append(old)  # its entity is not wanted by this run: tried later
+        else:
+            manifest.delete(old)  # a rejection that no reading makes any more
     if existing:
         _clear_reasons(paths.rejected, file_hash)  # rewritten by the readings still rejected
+        for old in kept:
+            _reject(path, paths.rejected, file_hash, old["reason"])
     results = []
     for reading, result in todo:
         results.append(result)
