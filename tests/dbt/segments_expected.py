@@ -134,6 +134,11 @@ def expected_customers(
         [ratio > 1, ratio > 0.8, ratio > 0.5], ["churned", "high", "medium"], "low"
     )
     out["is_repeat_buyer"] = out["orders"] > 1
+    out["loyalty_tier"] = np.select(
+        [out["orders"] <= 1, out["is_churned"], out["orders"] < 5, out["m_score"] == 5],
+        ["one-time", "lapsed", "returning", "vip"],
+        "loyal",
+    )
     out["purchase_frequency_band"] = pd.cut(
         out["orders"],
         [0, 1, 3, 9, math.inf],

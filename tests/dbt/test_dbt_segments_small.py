@@ -85,7 +85,7 @@ def test_dim_customers_equals_pandas(home):
     assert list(actual.index) == ["k1", "k2", "k3", "k5"]
     assert list(wanted.index) == ["k1", "k2", "k3", "k5"]
     for column in ["orders", "recency_days", "r_score", "f_score", "m_score", "rfm_segment",
-                   "is_churned", "churn_risk_band", "is_repeat_buyer"]:  # fmt: skip
+                   "is_churned", "churn_risk_band", "is_repeat_buyer", "loyalty_tier"]:  # fmt: skip
         assert list(actual[column]) == list(wanted[column]), column
     for column in ["net_revenue", "gross_profit", "aov", "return_rate", "churn_horizon_days"]:
         np.testing.assert_allclose(

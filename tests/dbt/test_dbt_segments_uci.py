@@ -37,7 +37,7 @@ def _assert_customers_equal(home, lines):
     assert list(actual.index) == list(wanted.index)
     for column in [
         "orders", "recency_days", "r_score", "f_score", "m_score", "rfm_segment",
-        "is_churned", "churn_risk_band", "is_repeat_buyer", "purchase_frequency_band",
+        "is_churned", "churn_risk_band", "is_repeat_buyer", "purchase_frequency_band", "loyalty_tier",
         "orders_with_returns",
     ]:  # fmt: skip
         pd.testing.assert_series_equal(
@@ -55,6 +55,7 @@ def _assert_customers_equal(home, lines):
     churned = actual[actual["is_churned"]]
     assert len(churned) > 0 and (churned["r_score"] == 1).all()
     assert not churned["rfm_segment"].isin(active).any()
+    assert not churned["loyalty_tier"].isin(["returning", "loyal", "vip"]).any()
     assert actual.loc[~actual["is_churned"], "rfm_segment"].isin(active).any()
     return actual
 

@@ -186,11 +186,14 @@ def test_churned_customers_are_never_in_active_rfm_segments(fixture_run):
     customer churned by the churn horizon has r_score 1 and is never champions, loyal, …"""
     home, _ = fixture_run
     active = _active_rfm_segments()
-    customers = _marts(home, "select is_churned, r_score, rfm_segment from dim_customers")
+    customers = _marts(
+        home, "select is_churned, r_score, rfm_segment, loyalty_tier from dim_customers"
+    )
     churned = customers[customers["is_churned"]]
     assert len(churned) > 0
     assert (churned["r_score"] == 1).all()
     assert not churned["rfm_segment"].isin(active).any()
+    assert not churned["loyalty_tier"].isin(["returning", "loyal", "vip"]).any()
     assert (customers.loc[~customers["is_churned"], "r_score"] >= 2).all()
     history = _marts(
         home,

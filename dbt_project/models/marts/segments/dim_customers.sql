@@ -166,6 +166,7 @@ final as (
         current_scores.purchase_orders > 1 as is_repeat_buyer,
         case
             when current_scores.purchase_orders <= 1 then 'one-time'
+            when current_scores.recency_days > horizon.churn_horizon_days then 'lapsed'
             when current_scores.purchase_orders < 5 then 'returning'
             when current_scores.m_score = 5 then 'vip'
             else 'loyal'
