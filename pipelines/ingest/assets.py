@@ -10,8 +10,16 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, SensorEvaluationContext  # real types: no PEP 563
 
 from pipelines.ingest.contract import Entity, entities
-from pipelines.ingest.loader import FileResult, IngestReport, landing_files, run_ingest
+from pipelines.ingest.loader import (
+    FileResult,
+    IngestReport,
+    landing_files,
+    needs_another_look,
+    rematch_needed,
+    run_ingest,
+)
 from pipelines.ingest.manifest import Manifest
+from pipelines.ingest.mapping import load_mapping_set
 from pipelines.resources import SegmartHome
 from pipelines.transform.partitions import (
     MAX_RECORDED_DAYS,
@@ -200,24 +208,33 @@ def scan_landing(home, cursor: dict, stable_seconds: float, now: float) -> tuple
 
     A file is ready once its (size, mtime) has not changed for ``stable_seconds`` — seen
     unchanged across ticks, or already that old when first seen — and neither the manifest
-    nor an earlier run request knows it.
+    nor an earlier run request knows it. A file the manifest knows is ready again when the
+    mappings changed in a way that concerns it (rejected under another mapping set, or a new
+    ``reading: additional`` mapping may read it): requested once per mapping set.
     """
     pending: dict = dict(cursor.get("pending", {}))
     done: dict = dict(cursor.get("done", {}))
-    known = Manifest(home.manifest).seen_index()
+    handled = Manifest(home.manifest).handled_index()
+    mset = load_mapping_set(home.root) if handled else None
+    rematch = mset is not None and rematch_needed(home, mset)
     ready, present = [], set()
     for path in landing_files(home.landing):
         rel = path.relative_to(home.landing).as_posix()
         st = path.stat()
         present.add(rel)
         sig = [st.st_size, st.st_mtime_ns]
-        if (rel, *sig) in known or done.get(rel) == sig:
+        records = handled.get((rel, *sig))
+        if records is not None:
+            if not needs_another_look(records, mset, rematch, rel):
+                continue
+            sig = [*sig, mset.hash]  # a retry under this mapping set
+        if done.get(rel) == sig:
             continue
         prev = pending.get(rel)
-        if prev and prev[:2] == sig:
+        if prev and prev[:2] == sig[:2]:
             stable = now - prev[2] >= stable_seconds
         else:
-            pending[rel] = [*sig, now]
+            pending[rel] = [*sig[:2], now]
             stable = now - st.st_mtime >= stable_seconds
         if stable:
             ready.append([rel, *sig])

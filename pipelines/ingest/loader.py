@@ -241,10 +241,10 @@ def run_ingest(
             raise
 
 
-READINGS_STATE = "ingest_readings.json"  # in {home}/state/: see ``_rematch_needed``
+READINGS_STATE = "ingest_readings.json"  # in {home}/state/: see ``rematch_needed``
 
 
-def _rematch_needed(paths, mset: MappingSet) -> bool:
+def rematch_needed(paths, mset: MappingSet) -> bool:
     """Whether loaded files must be matched again for new ``reading: additional`` mappings:
     the set of those mappings differs from the one every loaded file was matched under."""
     state = paths.state / READINGS_STATE
@@ -290,7 +290,7 @@ def _run_ingest(paths, wanted: set[str] | None, progress: Progress | None) -> In
     for line in report.invalid_mappings:
         log.warning("invalid mapping: only the files it matches are rejected: %s", line)
     handled = manifest.handled_index()
-    rematch = _rematch_needed(paths, mset)
+    rematch = rematch_needed(paths, mset)
     con = sandbox()  # one sandbox per run: connecting costs more than typing a small file
     batcher = Batcher(con, paths, manifest)
     # Oldest first, so that when two versions of an export land together the newer one gets

@@ -17,6 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipelines.cli import main
+from pipelines.ingest.assets import scan_landing
 from pipelines.ingest.check import check_file
 from pipelines.ingest.draft import sniff_formats
 from pipelines.ingest.loader import run_ingest
@@ -528,3 +529,22 @@ def test_a_run_of_some_entities_leaves_the_other_readings_for_later(tmp_path):
     second = run_ingest(home)
     assert [(f.entity, f.status, f.rows_loaded) for f in second.files] == [("leads", "loaded", 3)]
     assert run_ingest(home).files == []
+
+
+def test_the_landing_sensor_asks_for_a_run_when_a_mapping_change_concerns_a_file(tmp_path):
+    home = _home(tmp_path)
+    path = land(home, "signups_march.csv", CONTACTS_CSV)
+    later = path.stat().st_mtime + 3600
+    paths = home_paths(home).ensure()
+    ready, cursor = scan_landing(paths, {}, stable_seconds=10, now=later)
+    assert [r[0] for r in ready] == ["signups_march.csv"]  # new
+    assert [f.status for f in run_ingest(home).files] == ["rejected"]
+    ready, cursor = scan_landing(paths, cursor, stable_seconds=10, now=later)
+    assert ready == []  # rejected under these mappings: nothing to do
+
+    (home / "mappings" / "signups.yaml").write_text(SIGNUPS)
+    ready, cursor = scan_landing(paths, cursor, stable_seconds=10, now=later)
+    assert [r[0] for r in ready] == ["signups_march.csv"]  # a retry under the new set
+    assert scan_landing(paths, cursor, stable_seconds=10, now=later)[0] == []  # asked once
+    assert {f.status for f in run_ingest(home).files} == {"loaded"}
+    assert scan_landing(paths, {}, stable_seconds=10, now=later)[0] == []
