@@ -26,7 +26,7 @@ from pipelines.ingest.mapping import (
     load_mapping_set,
 )
 from pipelines.ingest.readers import EmptyFile, GzipLimits, ReaderOptions, ReadError, SourceFile
-from pipelines.ingest.transform import configured_dates
+from pipelines.ingest.transform import configured_dates, make_plan
 from pipelines.ingest.validate import deep_check
 from pipelines.settings import home_dir, load_config
 
@@ -97,6 +97,8 @@ class MappingCheck:
             lines.append(f"mapping:  {self.mapping} → {self.entity}")
             for col, srcs in self.columns.items():
                 lines.append(f"  {col:<26} ← {', '.join(srcs) if srcs else '(const/expr/none)'}")
+        if self.unmapped:
+            lines.append(f"unmapped: {', '.join(self.unmapped)}")
         lines += [f"drift:    {d}" for d in self.drift]
         if self.error:
             lines.append(f"REJECTED: {self.error}")
@@ -188,6 +190,9 @@ def _check_reading(
         return result
     result.rows_read = result.rows_loaded + result.rows_quarantined
     result.date_order = plan.date_order.notes()
+    if source.info.header != plan.header:  # JSON keys / nested fields first seen further down
+        full = make_plan(mapping, source.info.header, source.info.delimiter, source.info.preamble)
+        result.unmapped = full.unmapped
     result.rows_skipped = dict(source.info.skipped)
     result.reasons = dict(reasons.most_common(20))
     result.ok = True

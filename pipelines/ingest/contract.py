@@ -58,6 +58,8 @@ class Entity:
     drift: str
     columns: tuple[Column, ...]
     dated_until: str | None = None  # a row covers dated_by..dated_until (period rows)
+    # a file whose rows all have these null (those its mapping maps) is rejected; default key
+    identified_by: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -108,6 +110,7 @@ def entities() -> dict[str, Entity]:
             dated_until=spec.get("dated_until"),
             drift=spec.get("drift", "evolve"),
             columns=cols,
+            identified_by=tuple(spec.get("identified_by") or spec.get("key", [])),
         )
     return out
 

@@ -338,3 +338,79 @@ def _valid(arr: pa.Array) -> np.ndarray:
     if arr.null_count == len(arr):
         return np.zeros(len(arr), dtype=bool)
     return arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+# ---------------------------------------------------------------------------- Arrow tables
+
+
+def flatten_arrow(table: pa.Table | pa.RecordBatch) -> dict[str, pa.Array]:
+    """Nested Arrow columns (Parquet as BigQuery writes it) → the string cells that
+    :func:`flatten_record` gives for the same records as JSON: structs → ``a_b``, GA4
+    key/value lists (``event_params``, ``user_properties``) → ``param_<key>`` /
+    ``user_property_<key>`` (first non-null value field; a key twice in a row: the last wins),
+    any other list → JSON text. Columns come in schema order, pivoted keys in first-seen order.
+    """
+    out: dict[str, pa.Array] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        _flatten_arrow(arr, name, name, out)
+    return out
+
+
+def _flatten_arrow(arr: pa.Array, key: str, name: str, out: dict[str, pa.Array]) -> None:
+    t = arr.type
+    if pa.types.is_struct(t):
+        for field, child in zip(t, arr.flatten(), strict=True):  # parent nulls propagate
+            _flatten_arrow(child, field.name, f"{name}_{field.name}", out)
+    elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_kv_type(t.value_type):
+        _pivot_arrow(arr, KEY_VALUE_PREFIX.get(key, name), out)
+    else:
+        out.setdefault(name, _arrow_text(arr))
+
+
+def _is_kv_type(t: pa.DataType) -> bool:
+    return pa.types.is_struct(t) and {"key", "value"} <= {f.name for f in t}
+
+
+def _pivot_arrow(arr: pa.Array, head: str, out: dict[str, pa.Array]) -> None:
+    n = len(arr)
+    items = pc.list_flatten(arr)
+    rows = pc.list_parent_indices(arr).to_numpy()
+    fields = dict(zip([f.name for f in items.type], items.flatten(), strict=True))
+    values = fields["value"]
+    if pa.types.is_struct(values.type):
+        parts = dict(zip([f.name for f in values.type], values.flatten(), strict=True))
+        texts = [_arrow_text(parts[f]) for f in GA4_VALUE_FIELDS if f in parts]
+        text = pc.coalesce(*texts) if texts else pa.nulls(len(values), pa.string())
+    else:
+        text = _arrow_text(values)
+    encoded = fields["key"].cast(pa.string()).dictionary_encode()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    cells = text.to_numpy(zero_copy_only=False)
+    order = np.unique(codes[codes >= 0], return_index=True)  # keys in first-seen order
+    for code in order[0][np.argsort(order[1])]:
+        mask = codes == code
+        column = np.full(n, None, dtype=object)
+        column[rows[mask]] = cells[mask]  # in item order: a repeated key's last value wins
+        out.setdefault(f"{head}_{encoded.dictionary[code].as_py()}", pa.array(column, pa.string()))
+
+
+def _arrow_text(arr: pa.Array) -> pa.Array:
+    """A scalar column as the text ``str()`` of the JSON value would give (lists as JSON)."""
+    t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return arr.cast(pa.string())
+    if pa.types.is_boolean(t):
+        return pc.if_else(arr, "true", "false")
+    if pa.types.is_floating(t):
+        values = arr.to_pylist()
+        return pa.array([None if v is None else repr(float(v)) for v in values], pa.string())
+    if pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return pa.array(
+            [
+                None if v is None or v == [] else json.dumps(v, ensure_ascii=False, default=str)
+                for v in arr.to_pylist()
+            ],
+            pa.string(),
+        )
+    return arr.cast(pa.string())

@@ -631,6 +631,10 @@ class FileJob:
                 paths.quarantine / ent.name / f"{file_hash}.parquet", QUARANTINE_SCHEMA
             )
         self.agg = Aggregator(plan.mapping, ent) if plan.mapping.aggregate else None
+        # the entity's identifying columns this mapping maps (a const never proves a layout)
+        specs = plan.mapping.columns
+        self.identifying = [c for c in ent.identified_by if c in specs and specs[c].const is None]
+        self.identified = not self.identifying
 
     @classmethod
     def rejected(cls, path, rel, file_hash, result, paths) -> FileJob:
@@ -680,6 +684,8 @@ class FileJob:
     def accept(self, good: pa.Table, bad: pa.Table) -> None:
         self.result.rows_loaded += good.num_rows
         self.result.rows_quarantined += bad.num_rows
+        if not self.identified and good.num_rows:
+            self.identified = any(good[c].null_count < good.num_rows for c in self.identifying)
         if self.agg is not None:
             self.agg.add(good)
         else:
@@ -702,6 +708,13 @@ class FileJob:
         """Write the file's Parquet (fsync + rename); the caller syncs the directories
         returned, then writes the manifest last."""
         r = self.result
+        if r.rows_loaded and not self.identified:
+            mapped = ", ".join(self.identifying)
+            raise FileRejected(
+                f"every row has no value in any of {mapped}: the file does not have the "
+                f"layout mapping {self.plan.mapping.name} reads (check it with "
+                "`segmart mappings check`)"
+            )
         if self.agg is not None:
             self.raw.write(self.agg.result(con))
         r.rows_written = self.raw.rows
@@ -818,7 +831,7 @@ class Batcher:
             if not job.failed:
                 try:
                     synced |= job.commit(self.con)
-                except (duckdb.Error, MappingError) as exc:
+                except (duckdb.Error, MappingError, FileRejected) as exc:
                     job.fail(exc)
                 except BaseException:  # e.g. disk full: drop this file's temp output too
                     job.abort()

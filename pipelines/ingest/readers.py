@@ -40,7 +40,7 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.ingest.jsonl import arrow_columns, flatten_record
+from pipelines.ingest.jsonl import arrow_columns, flatten_arrow, flatten_record
 
 ROW_COLUMN = "__row"  # reserved column carrying the 1-based source row number
 RESERVED = {ROW_COLUMN, "src", "_source_row"}  # names the SQL stage uses itself
@@ -721,6 +721,9 @@ class SourceFile:
             pf = pq.ParquetFile(self.path)
         except Exception as exc:
             raise ReadError(f"cannot open Parquet: {exc}") from exc
+        if any(pa.types.is_nested(f.type) for f in pf.schema_arrow):
+            yield from self._nested_parquet_chunks(pf)
+            return
         names = _clean_header(pf.schema_arrow.names)
         self.info.header = names
         start = 0
@@ -735,6 +738,19 @@ class SourceFile:
             arrays = {n: pa.array([], pa.string()) for n in names}
             arrays[ROW_COLUMN] = pa.array([], pa.int64())
             yield SourceChunk(pa.table(arrays))
+
+    def _nested_parquet_chunks(self, pf: pq.ParquetFile) -> Iterator[SourceChunk]:
+        """Nested Parquet (a GA4 BigQuery export: ``event_params`` as a list of ``{key,
+        value}`` structs, ``device`` / ``geo`` / ``ecommerce`` as structs) flattens to the
+        same columns as the same records in JSON lines (:func:`flatten_arrow`)."""
+        start = 0
+        for batch in pf.iter_batches(batch_size=self.options.chunk_rows):
+            nums = list(range(start + 1, start + batch.num_rows + 1))
+            start += batch.num_rows
+            yield self._json_chunk(flatten_arrow(batch), nums, [])
+        if start == 0:
+            self.info.header = self.info.header or _clean_header(pf.schema_arrow.names)
+            yield self._json_chunk({}, [], [])
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -294,11 +294,10 @@ def test_ga4_bigquery_jsonl_gz(home):
     df = raw(home, "events").sort_values("_source_row")
     assert df["event_at"].tolist()[0] == pd.Timestamp("2024-03-01 00:00:00")
     first = df.iloc[0]
-    assert (first["utm_source"], first["utm_campaign"], first["fbclid"]) == (
-        "fb",
-        "spring sale",
-        "abc",
-    )
+    # no collected_traffic_source: the URL's UTMs and click ids are read from page_location
+    # in staging (stg_web__events), the raw row keeps the URL
+    assert first["page_location"] == landing
+    assert (first["utm_source"], first["utm_campaign"], first["fbclid"]) == (None, None, None)
     assert (first["session_id"], first["device_category"], first["country"]) == (
         "1709",
         "mobile",

@@ -9,6 +9,8 @@
 
 {#- Web events with their traffic source, medium, campaign and default channel group, the
     visitor key used for sessionisation and the page topic.
+    The export's own session source (session_*) and the user's first-acquisition source
+    (first_user_*) are classified by the same rules; null where the export has none.
     Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
     function of the event and the seeds, so an incremental run rebuilds the events dated in
     the window. The person is not stored here (a visitor who logs in later changes the person
@@ -27,8 +29,16 @@ events as (
 
 observed as (
 
-    select distinct traffic_source_raw, traffic_medium_raw, traffic_campaign_raw
+    select traffic_source_raw, traffic_medium_raw, traffic_campaign_raw
     from events
+    union
+    select session_source_raw, session_medium_raw, session_campaign_raw
+    from events
+    where has_session_source
+    union
+    select first_user_source_raw, first_user_medium_raw, first_user_campaign_raw
+    from events
+    where has_first_user_source
 
 ),
 
@@ -81,6 +91,16 @@ final as (
         classified.traffic_campaign,
         classified.source_category,
         classified.channel_group,
+        events.has_session_source,
+        session_classified.traffic_source as session_traffic_source,
+        session_classified.traffic_medium as session_traffic_medium,
+        session_classified.traffic_campaign as session_traffic_campaign,
+        session_classified.channel_group as session_channel_group,
+        events.has_first_user_source,
+        first_user_classified.traffic_source as first_user_source,
+        first_user_classified.traffic_medium as first_user_medium,
+        first_user_classified.traffic_campaign as first_user_campaign,
+        first_user_classified.channel_group as first_user_channel_group,
         events.utm_content,
         events.utm_term,
         events.device_category,
@@ -93,6 +113,16 @@ final as (
         on events.traffic_source_raw = classified.traffic_source_raw
         and events.traffic_medium_raw = classified.traffic_medium_raw
         and events.traffic_campaign_raw = classified.traffic_campaign_raw
+    left join classified as session_classified
+        on events.has_session_source
+        and events.session_source_raw = session_classified.traffic_source_raw
+        and events.session_medium_raw = session_classified.traffic_medium_raw
+        and events.session_campaign_raw = session_classified.traffic_campaign_raw
+    left join classified as first_user_classified
+        on events.has_first_user_source
+        and events.first_user_source_raw = first_user_classified.traffic_source_raw
+        and events.first_user_medium_raw = first_user_classified.traffic_medium_raw
+        and events.first_user_campaign_raw = first_user_classified.traffic_campaign_raw
     left join topic_matches
         on events.page_path = topic_matches.page_path
         and topic_matches.match_rank = 1

@@ -11,6 +11,10 @@
     UTM tags first; else a click id (seed channel_click_ids, lowest priority wins); else an
     external referrer (medium '(referral)'); else direct. Internal navigation (referrer on the
     site's own host) carries no traffic source.
+    Beside it, the source the export itself recorded for the event's session (session_*_raw,
+    has_session_source; int_sessions prefers it) and the user's first-acquisition source
+    (first_user_*_raw, has_first_user_source), with '(not set)' for a missing part (GA4's
+    placeholders are null since ingest).
     Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
     function of the event alone, so an incremental run rebuilds the events dated in the
     window (event_date, the UTC day of event_at). -#}
@@ -98,7 +102,15 @@ final as (
         case
             when has_utm or click_id_type is not null then coalesce(utm_campaign, '(not set)')
             else '(not set)'
-        end as traffic_campaign_raw
+        end as traffic_campaign_raw,
+        session_source is not null or session_medium is not null as has_session_source,
+        coalesce(session_source, '(not set)') as session_source_raw,
+        coalesce(session_medium, '(not set)') as session_medium_raw,
+        coalesce(session_campaign, '(not set)') as session_campaign_raw,
+        first_user_source is not null or first_user_medium is not null as has_first_user_source,
+        coalesce(first_user_source, '(not set)') as first_user_source_raw,
+        coalesce(first_user_medium, '(not set)') as first_user_medium_raw,
+        coalesce(first_user_campaign, '(not set)') as first_user_campaign_raw
     from sourced
 
 )

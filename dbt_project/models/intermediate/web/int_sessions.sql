@@ -7,11 +7,21 @@
     tags=['daily_partitioned'],
 ) }}
 
-{#- Web sessions rebuilt from events: a visitor's session ends after
+{#- Web sessions. Where the export has its own session id (GA4's ga_session_id), a session
+    is GA4's: the visitor (user_pseudo_id) + that id, never split or merged. The events of an
+    export without one are sessionised: a visitor's session ends after
     var('session_timeout_minutes') of inactivity, and (when
     var('new_session_on_campaign_change')) a hit carrying a traffic source different from the
-    last one seen starts a new session. The session's source / medium / campaign / channel
-    are those of its first hit.
+    last one seen starts a new session. session_number counts all of a visitor's sessions by
+    start time.
+    The session's source / medium / campaign / channel are those the export itself recorded
+    for the session (session_* of its first event carrying one: GA4's
+    session_traffic_source_last_click, source / medium / campaign event params,
+    collected_traffic_source), else those of its first hit (URL UTMs, click id, referrer).
+    first_user_* are the user's first-acquisition source the export recorded (GA4
+    traffic_source), from the session's first event carrying one.
+    A purchase is an event named 'purchase' or one with a transaction id (GA4's
+    '(not set)' placeholder is null since ingest, so add_to_cart and friends are not).
     Daily-partitioned and incremental (macros/incremental/window.sql): an incremental run
     re-sessionises the whole history of the visitors with a hit in the window (session
     numbers count every earlier session) and replaces the sessions that start in it.
@@ -29,7 +39,8 @@ events as (
         case
             when has_traffic_source
                 then traffic_source || '|' || traffic_medium || '|' || traffic_campaign
-        end as campaign_key
+        end as campaign_key,
+        case when source_session_id is null then 'visit' else 'export' end as session_kind
     from {{ ref('int_events_channeled') }}
     {%- if is_incremental() %}
     where visitor_key in (
@@ -51,10 +62,10 @@ with_previous as (
     select
         *,
         lag(event_at) over (
-            partition by visitor_key order by event_at, event_id
+            partition by visitor_key, session_kind order by event_at, event_id
         ) as previous_event_at,
         {{ segmart.last_value_ignore_nulls('campaign_key') }} over (
-            partition by visitor_key order by event_at, event_id
+            partition by visitor_key, session_kind order by event_at, event_id
             rows between unbounded preceding and 1 preceding
         ) as previous_campaign_key
     from events
@@ -82,13 +93,23 @@ numbered as (
     select
         *,
         sum(is_session_start) over (
-            partition by visitor_key order by event_at, event_id
+            partition by visitor_key, session_kind order by event_at, event_id
             rows between unbounded preceding and current row
-        ) as session_number,
-        row_number() over (
-            partition by visitor_key order by event_at, event_id
-        ) as visitor_event_number
+        ) as visit_number
     from flagged
+
+),
+
+keyed as (
+
+    select
+        *,
+        case
+            when source_session_id is null
+                then {{ segmart.surrogate_key("visitor_key || '|' || cast(visit_number as " ~ dbt.type_string() ~ ")") }}
+            else {{ segmart.surrogate_key("visitor_key || '|ga:' || source_session_id") }}
+        end as session_id
+    from numbered
 
 ),
 
@@ -96,11 +117,10 @@ sessioned as (
 
     select
         *,
-        {{ segmart.surrogate_key("visitor_key || '|' || cast(session_number as " ~ dbt.type_string() ~ ")") }} as session_id,
         row_number() over (
-            partition by visitor_key, session_number order by event_at, event_id
+            partition by session_id order by event_at, event_id
         ) as session_event_number
-    from numbered
+    from keyed
 
 ),
 
@@ -126,7 +146,6 @@ aggregated as (
     select
         session_id,
         visitor_key,
-        session_number,
         max(user_pseudo_id) as user_pseudo_id,
         max(user_id) as user_id,
         min(event_at) as started_at,
@@ -138,7 +157,18 @@ aggregated as (
         sum(coalesce(purchase_revenue_rc, 0)) as purchase_revenue_rc,
         count(distinct transaction_id) as transactions
     from converted
-    group by session_id, visitor_key, session_number
+    group by session_id, visitor_key
+
+),
+
+numbered_sessions as (
+
+    select
+        *,
+        row_number() over (
+            partition by visitor_key order by started_at, session_id
+        ) as session_number
+    from aggregated
 
 ),
 
@@ -146,6 +176,35 @@ first_hits as (
 
     select * from sessioned
     where session_event_number = 1
+
+),
+
+export_sourced as (
+
+    {#- the session's first event carrying the source the export recorded for it -#}
+    select
+        session_id,
+        session_traffic_source,
+        session_traffic_medium,
+        session_traffic_campaign,
+        session_channel_group,
+        row_number() over (partition by session_id order by event_at, event_id) as source_rank
+    from sessioned
+    where has_session_source
+
+),
+
+first_user_sourced as (
+
+    select
+        session_id,
+        first_user_source,
+        first_user_medium,
+        first_user_campaign,
+        first_user_channel_group,
+        row_number() over (partition by session_id order by event_at, event_id) as source_rank
+    from sessioned
+    where has_first_user_source
 
 ),
 
@@ -163,10 +222,19 @@ final as (
         {{ segmart.seconds_between('aggregated.started_at', 'aggregated.ended_at') }} as duration_seconds,
         first_hits.page_path as landing_page,
         first_hits.page_topic as landing_page_topic,
-        first_hits.traffic_source as source,
-        first_hits.traffic_medium as medium,
-        first_hits.traffic_campaign as campaign,
-        first_hits.channel_group,
+        coalesce(export_sourced.session_traffic_source, first_hits.traffic_source) as source,
+        coalesce(export_sourced.session_traffic_medium, first_hits.traffic_medium) as medium,
+        coalesce(export_sourced.session_traffic_campaign, first_hits.traffic_campaign) as campaign,
+        coalesce(export_sourced.session_channel_group, first_hits.channel_group) as channel_group,
+        case
+            when export_sourced.session_id is not null then 'export'
+            when first_hits.has_traffic_source then 'hit'
+            else 'none'
+        end as source_origin,
+        first_user_sourced.first_user_source,
+        first_user_sourced.first_user_medium,
+        first_user_sourced.first_user_campaign,
+        first_user_sourced.first_user_channel_group,
         first_hits.click_id_type,
         first_hits.device_category,
         first_hits.country_code,
@@ -176,9 +244,15 @@ final as (
         aggregated.purchase_revenue_rc as purchase_revenue,
         aggregated.transactions,
         aggregated.session_number = 1 as is_first_visit
-    from aggregated
+    from numbered_sessions as aggregated
     inner join first_hits
         on aggregated.session_id = first_hits.session_id
+    left join export_sourced
+        on aggregated.session_id = export_sourced.session_id
+        and export_sourced.source_rank = 1
+    left join first_user_sourced
+        on aggregated.session_id = first_user_sourced.session_id
+        and first_user_sourced.source_rank = 1
 
 )
 

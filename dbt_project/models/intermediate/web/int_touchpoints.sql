@@ -47,6 +47,7 @@ final as (
         visitor_key,
         started_at as touched_at,
         channel_group,
+        first_user_channel_group,
         source,
         medium,
         campaign,

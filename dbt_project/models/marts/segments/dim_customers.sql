@@ -128,7 +128,9 @@ first_touch as (
 
     select
         touchpoints.person_key,
-        touchpoints.channel_group,
+        {#- the user's first acquisition as the web export records it (GA4 traffic_source),
+            else the channel of the first touchpoint seen -#}
+        coalesce(touchpoints.first_user_channel_group, touchpoints.channel_group) as channel_group,
         row_number() over (
             partition by touchpoints.person_key order by touchpoints.touched_at, touchpoints.touchpoint_id
         ) as touch_rank

@@ -55,8 +55,20 @@ final as (
             {{ segmart.clean_text('utm_campaign') }},
             {{ segmart.url_param('page_location', 'utm_campaign') }}
         )) as utm_campaign,
-        lower({{ segmart.clean_text('utm_content') }}) as utm_content,
-        lower({{ segmart.clean_text('utm_term') }}) as utm_term,
+        lower(coalesce(
+            {{ segmart.clean_text('utm_content') }},
+            {{ segmart.url_param('page_location', 'utm_content') }}
+        )) as utm_content,
+        lower(coalesce(
+            {{ segmart.clean_text('utm_term') }},
+            {{ segmart.url_param('page_location', 'utm_term') }}
+        )) as utm_term,
+        lower({{ segmart.clean_text('session_source') }}) as session_source,
+        lower({{ segmart.clean_text('session_medium') }}) as session_medium,
+        lower({{ segmart.clean_text('session_campaign') }}) as session_campaign,
+        lower({{ segmart.clean_text('first_user_source') }}) as first_user_source,
+        lower({{ segmart.clean_text('first_user_medium') }}) as first_user_medium,
+        lower({{ segmart.clean_text('first_user_campaign') }}) as first_user_campaign,
         coalesce({{ segmart.clean_text('gclid') }}, {{ segmart.url_param('page_location', 'gclid') }}) as gclid,
         coalesce({{ segmart.clean_text('fbclid') }}, {{ segmart.url_param('page_location', 'fbclid') }}) as fbclid,
         coalesce({{ segmart.clean_text('msclkid') }}, {{ segmart.url_param('page_location', 'msclkid') }}) as msclkid,
