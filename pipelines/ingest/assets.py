@@ -137,8 +137,21 @@ def materialize_result(
             "rejected_files": _rejected_table(rejected),
             "drift": dg.MetadataValue.json({f.file: f.drift for f in loaded if f.drift}),
             **_days_metadata(by_day),
+            **_invalid_mappings(report),
         },
     )
+
+
+def _invalid_mappings(report: IngestReport) -> dict[str, dg.MetadataValue]:
+    """One line per invalid mapping (file, key, what is allowed), on every raw asset: a bad
+    mapping that matched no file this run is still seen in the UI."""
+    if not report.invalid_mappings:
+        return {}
+    return {
+        "invalid_mappings": dg.MetadataValue.md(
+            "\n".join(f"* {e}" for e in report.invalid_mappings)
+        )
+    }
 
 
 def day_records(

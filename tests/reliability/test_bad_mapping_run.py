@@ -116,9 +116,17 @@ def test_the_bad_mapping_rejects_its_file_with_one_line_naming_file_and_key(bad_
         for event in result.all_events
         if event.event_type_value == "ASSET_MATERIALIZATION"
         and event.asset_key.to_user_string() == "crm/orders"
+        and event.event_specific_data.materialization.partition is None
         for row in event.event_specific_data.materialization.metadata["rejected_files"].records
     ]
     assert [(r.data["file"], r.data["mapping"]) for r in rejected] == [
         (SHOP_FILE, "my_shop_orders")
     ]
     assert line in rejected[0].data["reason"]
+    notes = [
+        event.event_specific_data.materialization.metadata["invalid_mappings"].value
+        for event in result.all_events
+        if event.event_type_value == "ASSET_MATERIALIZATION"
+        and event.asset_key.to_user_string() == "crm/nps_responses"
+    ]
+    assert notes == [f"* {line}"]  # on every raw asset, for the Dagster UI
