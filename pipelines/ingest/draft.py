@@ -150,6 +150,8 @@ def sniff_formats(values: list[str], with_time: bool) -> tuple[list[str], str]:
     note = ""
     for fmt in chosen:
         swapped = _swap_day_month(fmt)
+        if fmt.startswith("%Y"):  # year-first dates are year-month-day everywhere
+            continue
         if swapped and swapped != fmt and _parses(values, swapped):
             note = (
                 f"day/month order undecided: {fmt!r} and {swapped!r} both parse every value "
@@ -171,13 +173,13 @@ def draft_file_name(file: Path | str) -> str:
 
 
 def _glob(name: str) -> str:
-    base = Path(name).name.lower()
-    pattern = re.sub(r"\d+", "*", base)
-    pattern = re.sub(r"[*\W_]*\*[*\W_]*", "*", pattern)  # runs of digits and separators
-    stem, dot, ext = pattern.rpartition(".")
-    if not dot:
-        return f"*{pattern}*"
-    return f"*{stem.strip('*')}*.{ext}" if stem.strip("*") else f"*.{ext}"
+    """The file name with dates and counters as ``*``: ``*online_retail_ii*.parquet``."""
+    stem, dot, ext = Path(name).name.lower().partition(".")
+    pattern = re.sub(r"\d+", "*", stem)
+    pattern = re.sub(r"[*\W_]*\*[*\W_]*", "*", pattern).strip("*")  # digits and separators
+    if not pattern:
+        return f"*.{ext}" if dot else "*"
+    return f"*{pattern}*.{ext}" if dot else f"*{pattern}*"
 
 
 def draft_mapping(

@@ -455,6 +455,7 @@ def test_mappings_new_drafts_a_mapping_that_validates_and_loads(tmp_path, shared
     assert spec["entity"] == "opportunities"  # guessed; the user confirms it
     assert spec["columns"]["opportunity_id"] == "opportunity_id"
     assert spec["columns"]["created_at"] == {"from": "engage_date", "format": "%Y-%m-%d"}
+    assert spec["match"]["filename"] == ["*crm_deals_export*.csv"]
     assert "TODO" in draft.read_text()
     assert load_mapping_set(home).mappings.keys() == load_mapping_set(None).mappings.keys()
     checked = CliRunner().invoke(main, ["mappings", "validate", str(draft)])
@@ -500,6 +501,8 @@ def test_mappings_new_with_the_entity_given_and_no_overwrite(tmp_path, shared_fi
         (["01/02/2024", "03/04/2024"], ["%d/%m/%Y"], True),  # either order fits: said so
         (["Jun 1, 2024", "Jun 30, 2024"], ["%b %d, %Y"], False),
         (["2024-06-01", "2024-06-02 10:00:00"], ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d"], False),
+        # year first is year-month-day: never reported as undecided
+        (["2024-06-01 10:00:00", "2024-06-02 11:30:00"], ["%Y-%m-%d %H:%M:%S"], False),
     ],
 )
 def test_date_formats_are_sniffed_from_the_values(values, formats, undecided):
