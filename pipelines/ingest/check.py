@@ -17,13 +17,22 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.ingest.loader import FileRejected, _reason_kinds, open_reading, typed_chunks
+from pipelines.ingest.loader import (
+    FileRejected,
+    _reason_kinds,
+    identifying_columns,
+    open_reading,
+    typed_chunks,
+    unidentified_reason,
+)
 from pipelines.ingest.mapping import (
+    BrokenMapping,
     MappingError,
     MatchResult,
     choose_readings,
     closest_mappings,
     load_mapping_set,
+    read_mapping_file,
 )
 from pipelines.ingest.readers import EmptyFile, GzipLimits, ReaderOptions, ReadError, SourceFile
 from pipelines.ingest.transform import configured_dates, make_plan
@@ -119,12 +128,24 @@ class MappingCheck:
         return lines
 
 
-def check_file(path: Path | str, home: Path | str | None = None) -> MappingCheck:
+def check_file(
+    path: Path | str, home: Path | str | None = None, extra: list[Path] | None = None
+) -> MappingCheck:
     """Dry run of one file: its readings, their column mapping, the rows that would be
-    quarantined and why; the closest mappings when none matches."""
+    quarantined and why; the closest mappings when none matches. ``extra`` mapping files
+    (e.g. a draft not yet moved into ``{home}/mappings``) join the home's, replacing a
+    mapping of the same name."""
     path = Path(path)
     root = home_dir(home)
-    mset = deep_check(load_mapping_set(root), only_user=True)
+    mset = load_mapping_set(root)
+    for found in (m for f in extra or [] for m in read_mapping_file(Path(f))):
+        mset.mappings.pop(str(found.name), None)
+        mset.broken = [b for b in mset.broken if b.name is None or b.name != found.name]
+        if isinstance(found, BrokenMapping):
+            mset.broken.append(found)
+        else:
+            mset.mappings[found.name] = found
+    mset = deep_check(mset, only_user=True)
     config = load_config(root).get("ingest")
     invalid = [b.error for b in mset.broken]
     result = MappingCheck(file=str(path), ok=False, invalid_mappings=invalid)
@@ -177,8 +198,11 @@ def _check_reading(
     reasons: Counter = Counter()
     now = datetime.now(UTC).replace(tzinfo=None)
     digest = hashlib.sha256(str(path).encode()).hexdigest()
+    identifying = identifying_columns(mapping)
+    identified = not identifying
     try:
         for good, bad, _ in typed_chunks(source, plan, path.name, digest, now):
+            identified = identified or any(good[c].null_count < good.num_rows for c in identifying)
             result.rows_loaded += good.num_rows
             result.rows_quarantined += bad.num_rows
             rs = bad["reason"].to_pylist()
@@ -189,6 +213,9 @@ def _check_reading(
         result.error = str(exc)
         return result
     result.rows_read = result.rows_loaded + result.rows_quarantined
+    if result.rows_loaded and not identified:  # the ingest rejects such a file
+        result.error = unidentified_reason(mapping, identifying)
+        return result
     result.date_order = plan.date_order.notes()
     if source.info.header != plan.header:  # JSON keys / nested fields first seen further down
         full = make_plan(mapping, source.info.header, source.info.delimiter, source.info.preamble)

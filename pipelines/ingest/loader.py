@@ -603,6 +603,20 @@ def run_typing(con: duckdb.DuckDBPyConnection, sql: str, table: pa.Table) -> pa.
         con.unregister("chunk")
 
 
+def identifying_columns(mapping: Mapping) -> list[str]:
+    """The entity's ``identified_by`` columns this mapping maps (a const proves nothing): a
+    file that loads rows with every one of them null has a layout the mapping cannot read."""
+    specs = mapping.columns
+    return [c for c in mapping.entity.identified_by if c in specs and specs[c].const is None]
+
+
+def unidentified_reason(mapping: Mapping, columns: list[str]) -> str:
+    return (
+        f"every row has no value in any of {', '.join(columns)}: the file does not have the "
+        f"layout mapping {mapping.name} reads (check it with `segmart mappings check`)"
+    )
+
+
 class FileJob:
     """One landing file being loaded: its plan, per-file state and output writers."""
 
@@ -631,9 +645,7 @@ class FileJob:
                 paths.quarantine / ent.name / f"{file_hash}.parquet", QUARANTINE_SCHEMA
             )
         self.agg = Aggregator(plan.mapping, ent) if plan.mapping.aggregate else None
-        # the entity's identifying columns this mapping maps (a const never proves a layout)
-        specs = plan.mapping.columns
-        self.identifying = [c for c in ent.identified_by if c in specs and specs[c].const is None]
+        self.identifying = identifying_columns(plan.mapping)
         self.identified = not self.identifying
 
     @classmethod
@@ -709,12 +721,7 @@ class FileJob:
         returned, then writes the manifest last."""
         r = self.result
         if r.rows_loaded and not self.identified:
-            mapped = ", ".join(self.identifying)
-            raise FileRejected(
-                f"every row has no value in any of {mapped}: the file does not have the "
-                f"layout mapping {self.plan.mapping.name} reads (check it with "
-                "`segmart mappings check`)"
-            )
+            raise FileRejected(unidentified_reason(self.plan.mapping, self.identifying))
         if self.agg is not None:
             self.raw.write(self.agg.result(con))
         r.rows_written = self.raw.rows

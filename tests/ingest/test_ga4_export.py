@@ -685,7 +685,9 @@ def test_layout_the_mapping_cannot_read_is_rejected(home, records):
         }
         for r in records[:20]
     ]
-    land(home, "ga4/events_20240301.json", "".join(json.dumps(r) + "\n" for r in rows))
+    path = land(home, "ga4/events_20240301.json", "".join(json.dumps(r) + "\n" for r in rows))
+    dry = check_file(path, home)  # `segmart mappings check` says so before any run
+    assert not dry.ok and "session_id" in dry.error and "REJECTED" in str(dry)
     [f] = run_ingest(home).files
     assert (f.status, f.mapping) == ("rejected", "ga4_bigquery_events")
     assert "session_id" in f.reason and "page_location" in f.reason, f.reason
