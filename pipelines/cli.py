@@ -125,7 +125,14 @@ def mappings() -> None:
 @mappings.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
-def mappings_check(file: str, home: str | None) -> None:
+@click.option(
+    "--mapping",
+    "extra",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A mapping YAML to try as well (e.g. a draft), before moving it into {home}/mappings.",
+)
+def mappings_check(file: str, home: str | None, extra: tuple[str, ...]) -> None:
     """Tell which mappings read FILE and what would be quarantined, without loading it.
 
     When no mapping matches, shows the closest ones and the header columns each misses.
@@ -134,7 +141,7 @@ def mappings_check(file: str, home: str | None) -> None:
     """
     from pipelines.ingest.check import check_file
 
-    result = check_file(Path(file), home=home)
+    result = check_file(Path(file), home=home, extra=[Path(p) for p in extra])
     click.echo(str(result))
     sys.exit(result.exit_code)
 
@@ -196,7 +203,8 @@ def mappings_new(
     click.echo(draft.yaml_text)
     click.echo(
         f"Draft written to {target}. Finish the TODO lines, then "
-        f"`segmart mappings validate {target}` and `segmart mappings check {file}`; "
+        f"`segmart mappings validate {target}` and "
+        f"`segmart mappings check {file} --mapping {target}`; "
         f"move it into {paths.user_mappings}/ to use it."
     )
 

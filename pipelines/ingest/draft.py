@@ -237,7 +237,7 @@ def _render(draft: Draft, ent: Entity, path: Path, scores: dict[str, int]) -> st
     lines = [
         f"# Draft mapping written by `segmart mappings new` from {path.name}.",
         "# Finish the TODOs, check it with `segmart mappings validate` and",
-        "# `segmart mappings check FILE`, then move it into {home}/mappings/.",
+        "# `segmart mappings check FILE --mapping THIS.yaml`, then move it into {home}/mappings/.",
         f"name: {_q('user_' + stem)}",
         f"entity: {ent.name}  # TODO confirm: guessed from {scores[ent.name]} header columns"
         + (f"; next: {others}" if others else ""),

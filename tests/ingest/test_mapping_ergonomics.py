@@ -460,6 +460,13 @@ def test_mappings_new_drafts_a_mapping_that_validates_and_loads(tmp_path, shared
     assert load_mapping_set(home).mappings.keys() == load_mapping_set(None).mappings.keys()
     checked = CliRunner().invoke(main, ["mappings", "validate", str(draft)])
     assert checked.exit_code == 0, checked.output
+    rows = len(pd.read_csv(path))
+    tried = CliRunner().invoke(
+        main, ["mappings", "check", str(path), "--home", str(home), "--mapping", str(draft)]
+    )
+    assert tried.exit_code == 0, tried.output
+    assert f"mapping:  {spec['name']} → opportunities" in tried.output
+    assert f"rows:     read {rows}, would load {rows}, would quarantine 0" in tried.output
 
     draft.rename(home / "mappings" / draft.name)  # finished: put it to use
     [result] = run_ingest(home).files  # retried: the mapping set changed
