@@ -39,6 +39,7 @@ LONGEST_FIRST = (
     "tests/reliability/test_pipeline_faults.py",
     "tests/pipeline/test_partitions.py",
     "tests/pipeline/test_demo_run.py",
+    "tests/pipeline/test_subsets.py",
     "tests/quality/test_reconcile.py",
     "tests/spark/test_spark_parity.py",
     "tests/pipeline/test_gating.py",
