@@ -332,9 +332,13 @@ def test_a_fixed_mapping_loads_the_file_it_rejected(tmp_path):
     home = _home(tmp_path)
     bad = home / "mappings" / "my_shop.yaml"
     bad.write_text(_bad_mapping("reader: {delimiter: '||'}\ncolumns: {order_id: id}"))
-    land(home, "shop_orders_2024-06.csv", "id;day;total\n1;2024-06-01;2\n2;2024-06-02;3\n")
+    path = land(home, "shop_orders_2024-06.csv", "id;day;total\n1;2024-06-01;2\n2;2024-06-02;3\n")
     first = run_ingest(home)
     assert [f.status for f in first.files] == ["rejected"]
+    checked = check_file(path, home)  # `mappings check` says the same, exit 2
+    assert checked.exit_code == 2
+    assert checked.error == first.files[0].reason.removeprefix(f"{path.name}: ")
+    assert checked.error.startswith(f"invalid mapping: {bad}: mapping 'my_shop_orders'")
 
     bad.write_text(
         _bad_mapping(
