@@ -27,6 +27,7 @@ import pytest
 
 from pipelines.ingest import run_ingest
 from pipelines.ingest.check import check_file
+from pipelines.ingest.readers import SourceFile
 from tests.ingest.conftest import land, manifests, raw
 from tests.pipeline.runner import run_job
 
@@ -671,6 +672,25 @@ def test_jsonl_and_parquet_give_identical_marts(runs):
 
 
 # --------------------------------------------------------------------------- ingest only
+
+
+def test_nested_parquet_reads_as_the_same_cells_as_json_lines(tmp_path, records):
+    """The reader flattens BigQuery's Parquet to the columns and text of its JSON export."""
+
+    def cells(path) -> pd.DataFrame:
+        tables = [c.table for c in SourceFile(path).chunks()]
+        return pa.concat_tables(tables, promote_options="default").to_pandas()
+
+    [jpath, *_] = write_jsonl(tmp_path / "js", records)
+    [ppath, *_] = write_parquet(tmp_path / "pq", records)
+    js, pq_ = cells(jpath), cells(ppath)
+    assert len(js) == len(pq_) > 0
+    # list columns other than key/value params are JSON text: BigQuery's JSON leaves nulls out
+    shared = [c for c in js.columns if c != "items"]
+    pd.testing.assert_frame_equal(js[shared], pq_[shared])
+    # what only the Parquet has are fields null in every record (the JSON leaves them out)
+    assert pq_[[c for c in pq_.columns if c not in js.columns]].isna().all().all()
+    assert {"param_ga_session_id", "geo_country", "ecommerce_transaction_id"} <= set(shared)
 
 
 def test_layout_the_mapping_cannot_read_is_rejected(home, records):
