@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("subsets")]
 
 RETAIL = "uci_online_retail_ii_2009_2010/online_retail_II_2009-2010.parquet"
 RETAIL_INVOICES = 300  # the first invoices of Online Retail II (Dec 2009): credit notes too
+DEALS_EVERY = 4  # every 4th deal of Maven's sales_pipeline.csv (2,200 of 8,800, every stage)
 ADS = [
     "fivetran_dbt_google_ads/campaign_stats_data.csv",
     "fivetran_dbt_facebook_ads/facebook_ads_basic_ad_data.csv",
@@ -52,12 +53,20 @@ def _retail_slice(shared_fixtures: Path) -> pd.DataFrame:
     return retail[retail["Invoice"].isin(first)].reset_index(drop=True)
 
 
+def _deals_slice(shared_fixtures: Path) -> pd.DataFrame:
+    deals = pd.read_csv(shared_fixtures / MAVEN_DEALS, dtype=str, keep_default_na=False)
+    return deals.iloc[::DEALS_EVERY].reset_index(drop=True)
+
+
 def _land(home: Path, subset: str, shared_fixtures: Path) -> None:
     for folder, path in SUBSETS[subset]:
         target = home / "landing" / folder / Path(path).name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if path == RETAIL:  # same name and shape as the download, fewer invoices
+        # the large files: same name and shape as the download (CRLF for Maven), fewer rows
+        if path == RETAIL:
             _retail_slice(shared_fixtures).to_parquet(target, index=False)
+        elif path == MAVEN_DEALS:
+            _deals_slice(shared_fixtures).to_csv(target, index=False, lineterminator="\r\n")
         else:
             shutil.copy(shared_fixtures / path, target)
 
@@ -266,7 +275,8 @@ def test_kpis_equal_pandas(subset_run, shared_fixtures):
         assert cac["new_customers"] == retail["buyers"]  # every buyer is new in the slice
         assert cac["cac"] == pytest.approx(ads["spend"].sum() / retail["buyers"], rel=1e-9)
     elif subset in ("crm", "leads_deals"):
-        deals = pd.read_csv(shared_fixtures / MAVEN_DEALS)
+        deals = _deals_slice(shared_fixtures).replace("", None)
+        deals["close_value"] = deals["close_value"].astype(float)
         opps = _marts(
             home,
             "select count(*) as n, count(*) filter (where is_won) as won, "
@@ -294,6 +304,16 @@ def test_kpis_equal_pandas(subset_run, shared_fixtures):
         assert got == sessions
         channel = _marts(home, "select sum(sessions) as n from kpi_channel_monthly")["n"][0]
         assert channel == sessions
+        # sessions per day: a session's day is that of its first event (UTC)
+        first = events.groupby(["user_pseudo_id", "param_ga_session_id"])["timestamp"].min()
+        want = pd.to_datetime(first).dt.normalize().value_counts().sort_index()
+        daily = _marts(
+            home,
+            "select date_day, sum(sessions) as sessions from kpi_channel_daily "
+            "group by date_day having sum(sessions) > 0 order by date_day",
+        )
+        assert list(pd.to_datetime(daily["date_day"])) == list(want.index)
+        assert list(daily["sessions"]) == list(want)
         assert _marts(home, "select count(*) as n from fct_ad_spend_daily")["n"][0] == 0
 
 
