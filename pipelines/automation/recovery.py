@@ -18,7 +18,6 @@ import os
 import re
 
 import dagster as dg
-from dagster._core.storage.dagster_run import RunsFilter
 
 from pipelines.locks import describe_pid, pid_alive, process_started_at
 
@@ -60,7 +59,7 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     if not is_local(instance):
         return []
     recovered = []
-    for record in instance.get_run_records(filters=RunsFilter(statuses=UNFINISHED)):
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED)):
         run = record.dagster_run
         pid = run_pid(instance, run.run_id)
         if pid is None or (pid != os.getpid() and _runs_in(pid, record.start_time)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 CHECKS_TAG = "segmart/checks"
 
@@ -44,9 +43,11 @@ def failing_upstream_checks(
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     failing = []
     for key, record in latest.items():
-        if record.status != AssetCheckExecutionRecordStatus.FAILED or record.event is None:
+        if record.event is None or record.event.dagster_event is None:
             continue
         evaluation = record.event.dagster_event.event_specific_data
+        if not isinstance(evaluation, dg.AssetCheckEvaluation) or evaluation.passed:
+            continue  # planned, skipped or passed: only a finished, failed evaluation blocks
         if evaluation.severity == dg.AssetCheckSeverity.ERROR:
             failing.append(f"{key.asset_key.to_user_string()}: {key.name} (run {record.run_id})")
     return sorted(failing)
