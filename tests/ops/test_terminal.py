@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines.automation.progress import KEEP_LOGS, LATEST, PHASE_NAMES, new_run_log
-from pipelines.settings import REPO_ROOT
+from tests.reliability import pipeline_home
 from tests.shared_homes import demo_home, private_copy
 
 MAX_LINES = 40
@@ -36,19 +34,9 @@ Total: Campaigns,,,,,,
 
 
 def segmart_run(home: Path, *args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if k != "SEGMART_HOME"}
-    env["DAGSTER_HOME"] = str(home / "dagster_home")
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home), *args],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=1800,
-    )
-    return done.returncode, done.stdout
+    """``segmart run --home HOME ARGS`` as a child process: (exit code, merged output)."""
+    finished = pipeline_home.run(home, args=args)
+    return finished.proc.returncode, finished.output
 
 
 def run_log(output: str, home: Path) -> Path:
