@@ -2,8 +2,9 @@
 
 It reads only the published serving marts (``serving/marts.duckdb`` attached read-only, or the
 Parquet copies in ``serving/parquet/``), never the working warehouse, so it shows exactly what BI
-tools see. The page is self-contained: inline CSS and SVG charts rendered here, no JavaScript and
-no external requests.
+tools see. The page is self-contained: inline CSS, and charts that are Vega-Lite specifications
+built with Altair (``charts.py``) and drawn as SVG in the browser by the vega-embed bundle inlined
+in the page — no external requests. Every chart also has its numbers in a Data table.
 
 Charts: CAC and ROAS by channel over time (``kpi_channel_monthly``), LTV:CAC by segment
 (``kpi_segment_monthly``), the B2B funnel (``kpi_b2b_monthly``), the cohort retention heat map
@@ -17,7 +18,6 @@ bounded whatever the size of the marts.
 
 import html
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -31,6 +31,15 @@ import duckdb
 import pandas as pd
 
 from pipelines.mart_inputs import empty_marts, entity_rows, export_labels, sides_without_data
+from pipelines.reporting.charts import (
+    bar_chart,
+    embed,
+    formatted,
+    funnel_chart,
+    heatmap,
+    line_chart,
+    page_scripts,
+)
 from pipelines.resources import SegmartHome
 from pipelines.settings import home_paths, load_config
 
@@ -50,11 +59,6 @@ MAX_CHANNELS = 8
 MAX_COHORTS = 12
 MAX_MONTHS_SINCE = 12
 LTV_CAC_BENCHMARK = 3.0
-
-PALETTE = (
-    "#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c",
-    "#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d",
-)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- public API
@@ -118,6 +122,7 @@ def render_report(home: str | os.PathLike | None = None) -> ReportResult:
             + (f" · {published}" if published else "")
         ),
         sections="\n".join(chart.html() for chart in charts),
+        scripts=page_scripts(),
         footer=_esc(
             "Numbers come from the published serving marts only; a chart without data names the "
             "mart or column it is waiting for."
@@ -315,10 +320,15 @@ def _channel_charts(marts: ServingMarts, currency: str) -> list[Chart]:
     ) + (f" · {_plural(unpaid, 'channel')} without ad spend not shown" if unpaid else "")
     charts = []
     for chart_id, title, column, fmt, axis, what in (
-        ("cac", cac_title, "cac", _money(currency), _compact, "spend / new customers"),
-        ("roas", roas_title, "roas", _ratio, _ratio_axis, "attributed revenue / ad spend"),
+        ("cac", cac_title, "cac", _money(currency), ("CAC", "~s"), "spend / new customers"),
+        ("roas", roas_title, "roas", _ratio, ("ROAS (×)", "~g"), "attributed revenue / ad spend"),
     ):
         series = {ch: [_value_at(data, ch, m, column) for m in months] for ch in channels}
+        frame = pd.DataFrame(
+            [(m, ch, v) for ch, vs in series.items() for m, v in zip(months, vs, strict=True)],
+            columns=["x", "series", "value"],
+        )
+        frame["label"] = formatted(frame["value"], fmt)
         if not any(v is not None for values in series.values() for v in values):
             charts.append(
                 Chart(
@@ -334,7 +344,7 @@ def _channel_charts(marts: ServingMarts, currency: str) -> list[Chart]:
                 chart_id,
                 title,
                 subtitle=f"Monthly {what}{model_note}{omitted_note}",
-                body=_line_chart(months, series, fmt, axis)
+                body=embed(chart_id, line_chart(frame, channels, *axis))
                 + _table(
                     ["month", *channels],
                     [[m, *(fmt(s[i]) for s in series.values())] for i, m in enumerate(months)],
@@ -481,7 +491,9 @@ def _ltv_cac_bars(items: list[tuple[str, str, float]], month: str) -> Chart:
         "ltv-cac",
         "LTV:CAC by segment",
         subtitle=f"{month} · dashed line: {LTV_CAC_BENCHMARK:g}:1 rule of thumb",
-        body=_bar_chart(items, _ratio, reference=LTV_CAC_BENCHMARK)
+        body=embed(
+            "ltv-cac", bar_chart(_bars(items, _ratio), "LTV:CAC", "~g", reference=LTV_CAC_BENCHMARK)
+        )
         + _table(["segment type", "segment", "LTV:CAC"], [[g, s, _ratio(v)] for g, s, v in items]),
     )
 
@@ -542,7 +554,7 @@ def _funnel_from(marts: ServingMarts, mart: str, meaning: str) -> Chart:
         "B2B funnel",
         subtitle=f"{mart}: {meaning}, totals {period}; percentages are conversion from the "
         f"previous stage{note}",
-        body=_funnel(labels, values)
+        body=embed("funnel", funnel_chart(_funnel_frame(labels, values)))
         + _table(
             ["stage", "count", "from previous"],
             [
@@ -620,9 +632,10 @@ def _cohort_chart(marts: ServingMarts) -> Chart:
         "Cohort retention",
         subtitle="Share of each acquisition cohort still buying N months later"
         + (f" · latest {len(shown)} cohorts ({older} older not shown)" if older else ""),
-        body=_heatmap(shown, [str(p) for p in periods],
-                      {(c, str(p)): v for (c, p), v in cells.items()}, _pct, vmax=1.0,
-                      corner="cohort \\ months since")
+        body=embed("cohort-retention", heatmap(
+            _cells({(c, str(p)): v for (c, p), v in cells.items() if c in shown}, _pct),
+            shown, [str(p) for p in periods], 1.0, "cohort", "months since acquisition",
+            cell_name="cohort {row}, month {col}"))
         + _table(["cohort", *map(str, periods)],
                  [[c, *(_pct(cells[(c, p)]) if (c, p) in cells else "" for p in periods)]
                   for c in shown]),
@@ -719,7 +732,7 @@ def _sizes(marts: ServingMarts, column: str, dim: str) -> Chart:
         "segment-sizes",
         column,
         subtitle=f"source: {source}",
-        body=_bar_chart(items, _count)
+        body=embed(f"sizes-{column}", bar_chart(_bars(items, _count), "members", "~s"))
         + _table(["segment", "members"], [[s, _count(v)] for _, s, v in items]),
     )
 
@@ -757,214 +770,40 @@ def _moves(marts: ServingMarts, column: str) -> Chart:
         "segment-movements",
         column,
         subtitle=f"{months[1]} → {months[0]}: {_count(sum(off_diagonal))} moved",
-        body=_heatmap(rows, columns, cells, _count, vmax=max(off_diagonal, default=1.0),
-                      corner="from \\ to", muted_diagonal=True),
+        body=embed(f"moves-{column}", heatmap(
+            _cells(cells, _count, muted_diagonal=True), rows, columns,
+            max(off_diagonal, default=1.0), "from", "to"))
+        + _table(["from", "to", "members"], [[a, b, _count(v)] for (a, b), v in cells.items()]),
     )  # fmt: skip
 
 
-# --------------------------------------------------------------------------- SVG rendering
+# --------------------------------------------------------------------------- chart data
 
 
-def _line_chart(
-    x_labels: Sequence[str],
-    series: dict[str, list[float | None]],
-    fmt: Callable[[float], str],
-    axis_fmt: Callable[[float], str],
-) -> str:
-    width, height, left, right, top, bottom = 760, 300, 64, 32, 14, 44
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [v for vs in series.values() for v in vs if v is not None]
-    ymax = _nice_max(max(values, default=0.0))
-    n = len(x_labels)
-
-    def x(i: int) -> float:
-        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - v / ymax)
-
-    parts = [_svg_open(width, height, f'data-ymax="{ymax:g}"')]
-    parts += _y_axis(ymax, left, width - right, y, axis_fmt)
-    step = max(1, math.ceil(n / 12))
-    for i, label in enumerate(x_labels):
-        if i % step == 0 or i == n - 1:
-            parts.append(
-                f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle" '
-                f'font-size="11" fill="#616e7c">{_esc(label)}</text>'
-            )
-    legend = []
-    for k, (name, vals) in enumerate(series.items()):
-        color = PALETTE[k % len(PALETTE)]
-        path, pen_down = [], False
-        for i, v in enumerate(vals):
-            if v is None:
-                pen_down = False
-                continue
-            path.append(f"{'L' if pen_down else 'M'}{x(i):.1f},{y(v):.1f}")
-            pen_down = True
-        parts.append(
-            f'<path d="{" ".join(path)}" fill="none" stroke="{color}" stroke-width="2" '
-            f'data-series="{_esc(name)}"/>'
-        )
-        for i, v in enumerate(vals):
-            if v is not None:
-                parts.append(
-                    f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{color}" '
-                    f'data-series="{_esc(name)}" data-x="{_esc(x_labels[i])}" '
-                    f'data-value="{v!r}"><title>{_esc(name)} · {_esc(x_labels[i])}: '
-                    f"{_esc(fmt(v))}</title></circle>"
-                )
-        legend.append(f'<li><span style="background:{color}"></span>{_esc(name)}</li>')
-    parts.append("</svg>")
-    return "".join(parts) + f'<ul class="legend">{"".join(legend)}</ul>'
+def _bars(items: Sequence[tuple[str, str, float]], fmt: Callable[[float], str]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(items), columns=["group", "label", "value"])
+    frame["text"] = formatted(frame["value"], fmt)
+    return frame
 
 
-def _bar_chart(
-    items: Sequence[tuple[str, str, float]],
-    fmt: Callable[[float], str],
-    reference: float | None = None,
-) -> str:
-    """Horizontal bars; ``items`` are (group, label, value), a new group gets a header row."""
-    label_w, bar_w, row_h, value_w = 200, 420, 22, 110
-    vmax = max([v for *_, v in items] + ([reference * 1.2] if reference else []))
-    scale = bar_w / vmax if vmax > 0 else 0.0
-    rows, group, yy = [], None, 6
-    for grp, label, value in items:
-        if grp and grp != group:
-            rows.append(
-                f'<text x="0" y="{yy + 14}" font-size="12" font-weight="600">{_esc(grp)}</text>'
-            )
-            yy += row_h
-        group = grp
-        w = max(value, 0.0) * scale
-        rows.append(
-            f'<text x="{label_w - 8}" y="{yy + 14}" text-anchor="end" font-size="12">'
-            f"{_esc(_clip(label, 30))}</text>"
-            f'<rect x="{label_w}" y="{yy + 3}" width="{w:.2f}" height="{row_h - 6}" rx="2" '
-            f'fill="{PALETTE[0]}" data-group="{_esc(grp)}" data-label="{_esc(label)}" '
-            f'data-value="{value!r}"><title>{_esc(label)}: {_esc(fmt(value))}</title></rect>'
-            f'<text x="{label_w + w + 6:.2f}" y="{yy + 14}" font-size="12" fill="#334e68">'
-            f"{_esc(fmt(value))}</text>"
-        )
-        yy += row_h
-    height = yy + 8
-    if reference is not None and scale:
-        rx = label_w + reference * scale
-        rows.append(
-            f'<line x1="{rx:.2f}" x2="{rx:.2f}" y1="0" y2="{height}" stroke="#9aa5b1" '
-            f'stroke-dasharray="4 3" data-reference="{reference:g}"/>'
-        )
-    return (
-        _svg_open(label_w + bar_w + value_w, height, f'data-scale="{scale!r}"')
-        + "".join(rows)
-        + "</svg>"
+def _funnel_frame(labels: Sequence[str], values: Sequence[float]) -> pd.DataFrame:
+    texts = [
+        _count(v) + (f" · {_pct(v / values[i - 1])} of {labels[i - 1]}" if i and values[i - 1]
+                     else "")
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+    return pd.DataFrame({"stage": list(labels), "value": list(values), "text": texts})
+
+
+def _cells(
+    cells: dict[tuple[str, str], float], fmt: Callable[[float], str], muted_diagonal: bool = False
+) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [(r, c, v) for (r, c), v in cells.items()], columns=["row", "col", "value"]
     )
-
-
-def _funnel(labels: Sequence[str], values: Sequence[float]) -> str:
-    width, row_h, label_w = 760, 40, 120
-    bar_max = width - label_w - 220
-    top = values[0] or max(values)
-    parts = [_svg_open(width, row_h * len(values) + 8)]
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        w = bar_max * min(value / top, 1.0) if top else 0.0
-        x0 = label_w + (bar_max - w) / 2
-        yy = 4 + i * row_h
-        conv = f" · {_pct(value / values[i - 1])} of {labels[i - 1]}" if i and values[i - 1] else ""
-        parts.append(
-            f'<text x="{label_w - 10}" y="{yy + 22}" text-anchor="end" font-size="12">'
-            f"{_esc(label)}</text>"
-            f'<rect x="{x0:.2f}" y="{yy + 4}" width="{w:.2f}" height="{row_h - 8}" rx="3" '
-            f'fill="{PALETTE[i % len(PALETTE)]}" data-stage="{_esc(label)}" '
-            f'data-value="{value!r}"><title>{_esc(label)}: {_count(value)}</title></rect>'
-            f'<text x="{label_w + bar_max + 10}" y="{yy + 22}" font-size="12" fill="#334e68">'
-            f"{_count(value)}{_esc(conv)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _heatmap(
-    rows: Sequence[str],
-    columns: Sequence[str],
-    cells: dict[tuple[str, str], float],
-    fmt: Callable[[float], str],
-    vmax: float,
-    corner: str = "",
-    muted_diagonal: bool = False,
-) -> str:
-    label_w, head_h = 150, 40
-    cell_w = max(40, min(70, (760 - label_w) // max(len(columns), 1)))
-    cell_h = 24
-    width, height = label_w + cell_w * len(columns), head_h + cell_h * len(rows) + 4
-    parts = [_svg_open(width, height)]
-    parts.append(
-        f'<text x="0" y="{head_h - 8}" font-size="11" fill="#616e7c">{_esc(corner)}</text>'
-    )
-    for j, col in enumerate(columns):
-        parts.append(
-            f'<text x="{label_w + j * cell_w + cell_w / 2}" y="{head_h - 8}" text-anchor="middle" '
-            f'font-size="11">{_esc(_clip(col, 10))}</text>'
-        )
-    for i, row in enumerate(rows):
-        yy = head_h + i * cell_h
-        parts.append(
-            f'<text x="{label_w - 8}" y="{yy + 16}" text-anchor="end" font-size="11">'
-            f"{_esc(_clip(row, 22))}</text>"
-        )
-        for j, col in enumerate(columns):
-            value = cells.get((row, col))
-            if value is None:
-                continue
-            muted = muted_diagonal and row == col
-            share = 0.0 if muted or vmax <= 0 else min(max(value / vmax, 0.0), 1.0)
-            fill = "#e4e7eb" if muted else _blend(share)
-            ink = "#fff" if share > 0.55 else "#1f2933"
-            cx = label_w + j * cell_w
-            parts.append(
-                f'<rect x="{cx}" y="{yy}" width="{cell_w - 2}" height="{cell_h - 2}" '
-                f'fill="{fill}" data-row="{_esc(row)}" data-col="{_esc(col)}" '
-                f'data-value="{value!r}"><title>{_esc(row)} → {_esc(col)}: {_esc(fmt(value))}'
-                f"</title></rect>"
-                f'<text x="{cx + (cell_w - 2) / 2}" y="{yy + 15}" text-anchor="middle" '
-                f'font-size="10" fill="{ink}">{_esc(fmt(value))}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _svg_open(width: float, height: float, extra: str = "") -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" style="max-width:{width}px" role="img" {extra}>'
-    )
-
-
-def _y_axis(ymax, x0, x1, y, fmt) -> list[str]:
-    parts = []
-    for k in range(6):
-        v = ymax * k / 5
-        parts.append(
-            f'<line x1="{x0}" x2="{x1}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e4e7eb"/>'
-            f'<text x="{x0 - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11" '
-            f'fill="#616e7c">{_esc(fmt(v))}</text>'
-        )
-    return parts
-
-
-def _nice_max(value: float) -> float:
-    """The smallest 1/2/2.5/5 × 10^k at or above ``value`` (1 for an empty axis)."""
-    if value <= 0 or not math.isfinite(value):
-        return 1.0
-    exp = 10 ** math.floor(math.log10(value))
-    return next(m * exp for m in (1, 2, 2.5, 5, 10) if m * exp >= value * (1 - 1e-12))
-
-
-def _blend(share: float) -> str:
-    """White → dark blue."""
-    lo, hi = (247, 251, 255), (8, 48, 107)
-    r, g, b = (round(a + (b - a) * share) for a, b in zip(lo, hi, strict=True))
-    return f"#{r:02x}{g:02x}{b:02x}"
+    frame["text"] = formatted(frame["value"], fmt)
+    frame["muted"] = (frame["row"] == frame["col"]) & muted_diagonal
+    return frame
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]], summary: str = "Data") -> str:
@@ -991,10 +830,6 @@ def _ratio(v: float | None) -> str:
     return "" if v is None else f"{v:.2f}×"
 
 
-def _ratio_axis(v: float) -> str:
-    return f"{v:g}×"
-
-
 def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:.1%}"
 
@@ -1003,19 +838,8 @@ def _count(v: float) -> str:
     return f"{v:,.0f}"
 
 
-def _compact(v: float) -> str:
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= size:
-            return f"{v / size:g}{suffix}"
-    return f"{v:g}"
-
-
 def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _esc(text: object) -> str:

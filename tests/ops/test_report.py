@@ -1,14 +1,15 @@
 """The HTML report draws the numbers of a hand-made serving copy, and degrades without marts.
 
 Expected values are computed here with plain pandas from the same frames that are written into
-the serving DuckDB file; the tests read the numbers back from the SVG elements' data attributes
-and check that the geometry (bar widths, point heights) is proportional to them.
+the serving DuckDB file; the tests read the numbers back from each chart's Vega-Lite
+specification (the JSON the page carries) and from its Data table. ``test_report_browser.py``
+opens the page in Chromium and checks what Vega actually draws.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +21,6 @@ import pytest
 from pipelines.reporting.report import build_report, build_report_asset, render_report
 from pipelines.resources import SegmartHome
 
-SVG_NS = "{http://www.w3.org/2000/svg}"
 MONTHS = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
 
 
@@ -221,21 +221,25 @@ def _section(page: str, chart_id: str) -> str:
     return match.group(1)
 
 
-def _svgs(section: str) -> list[ET.Element]:
-    return [ET.fromstring(s) for s in re.findall(r"<svg .*?</svg>", section, re.S)]
+def _specs(section: str) -> list[dict]:
+    """The Vega-Lite specifications of a section, in page order."""
+    found = re.findall(
+        r'<script type="application/json" class="vega-spec" data-chart="[^"]*">(.*?)</script>',
+        section,
+        re.S,
+    )
+    return [json.loads(text) for text in found]
 
 
-def _elements(svg: ET.Element, tag: str) -> list[dict]:
-    return [dict(el.attrib) for el in svg.iter(f"{SVG_NS}{tag}") if "data-value" in el.attrib]
+def _rows(spec: dict) -> list[dict]:
+    """The inline data rows a chart draws (one data set per chart)."""
+    return spec["data"]["values"]
 
 
-def _assert_linear(pairs: list[tuple[float, float]]) -> None:
-    """Pixel positions are an affine function of the values (one scale for the whole chart)."""
-    (v_lo, p_lo), (v_hi, p_hi) = min(pairs), max(pairs)
-    assert v_hi > v_lo, "need two distinct values"
-    slope = (p_hi - p_lo) / (v_hi - v_lo)
-    for value, pixel in pairs:  # positions are rounded to 0.1 px, hence the tolerance
-        assert pixel == pytest.approx(p_lo + slope * (value - v_lo), abs=0.11)
+def _encoding(spec: dict, channel: str) -> dict:
+    """The encoding of ``channel`` in the chart's first layer (layers share their axes)."""
+    inner = spec.get("spec", spec)
+    return inner["layer"][0]["encoding"][channel]
 
 
 # --------------------------------------------------------------------------- tests
@@ -259,26 +263,22 @@ def test_cac_and_roas_by_channel_over_time(full_home):
         section = _section(page, chart_id)
         assert "attribution model: linear" in section
         assert "1 channel without ad spend not shown" in section
-        (svg,) = _svgs(section)
-        points = _elements(svg, "circle")
-        got = {(p["data-x"], p["data-series"]): float(p["data-value"]) for p in points}
+        (spec,) = _specs(section)
+        points = _rows(spec)
+        got = {(p["x"], p["series"]): p["value"] for p in points}
         want = {(m, ch): v for (m, ch), v in expected.items()}
         assert got.keys() == want.keys()
         for key, value in want.items():
             assert got[key] == pytest.approx(value)
-        _assert_linear([(float(p["data-value"]), float(p["cy"])) for p in points])
-        # higher values are drawn higher up (smaller y)
-        top = max(points, key=lambda p: float(p["data-value"]))
-        assert float(top["cy"]) == min(float(p["cy"]) for p in points)
+        assert _encoding(spec, "y")["field"] == "value"  # one linear y scale for all channels
+        assert _encoding(spec, "x")["sort"] == sorted(linear["month"].unique())
 
     # Paid Social had no new customers in February: no CAC point, the line breaks there
-    (cac_svg,) = _svgs(_section(page, "cac"))
-    social = [p for p in _elements(cac_svg, "circle") if p["data-series"] == "Paid Social"]
-    assert [p["data-x"] for p in social] == ["2024-01", "2024-03"]
-    (path,) = [
-        el for el in cac_svg.iter(f"{SVG_NS}path") if el.attrib["data-series"] == "Paid Social"
-    ]
-    assert path.attrib["d"].count("M") == 2
+    (cac,) = _specs(_section(page, "cac"))
+    social = [p for p in _rows(cac) if p["series"] == "Paid Social"]
+    assert [p["x"] for p in social] == ["2024-01", "2024-03"]
+    assert len({p["path"] for p in social}) == 2  # two separate line pieces
+    assert _encoding(cac, "detail")["field"] == "path"
 
 
 def test_ltv_to_cac_by_segment_latest_month(full_home):
@@ -290,15 +290,15 @@ def test_ltv_to_cac_by_segment_latest_month(full_home):
 
     section = _section(page, "ltv-cac")
     assert "2024-03" in section
-    (svg,) = _svgs(section)
-    bars = _elements(svg, "rect")
-    got = {b["data-label"]: float(b["data-value"]) for b in bars}
+    (spec,) = _specs(section)
+    bars = _rows(spec)
+    got = {b["label"]: b["value"] for b in bars}
     assert got == pytest.approx(expected.to_dict())
     assert "lost" not in got  # CAC of 0 has no ratio
-    scale = float(svg.attrib["data-scale"])
-    for bar in bars:
-        assert float(bar["width"]) == pytest.approx(float(bar["data-value"]) * scale, abs=0.01)
-    assert {b["data-group"] for b in bars} == {"rfm", "firmographic"}
+    assert {b["group"] for b in bars} == {"rfm", "firmographic"}
+    assert spec["facet"]["row"]["field"] == "group"  # one panel per segment type
+    rule = spec["spec"]["layer"][-1]
+    assert rule["mark"]["type"] == "rule" and rule["encoding"]["x"]["datum"] == 3.0
 
 
 def test_b2b_funnel_totals_conversion_and_channels(full_home):
@@ -309,12 +309,12 @@ def test_b2b_funnel_totals_conversion_and_channels(full_home):
 
     section = _section(page, "funnel")
     assert "kpi_b2b_funnel_monthly" in section
-    (svg,) = _svgs(section)
-    bars = _elements(svg, "rect")
-    assert [b["data-stage"] for b in bars] == ["Leads", "MQLs", "SQLs", "Opportunities", "Won"]
-    assert [float(b["data-value"]) for b in bars] == totals
-    _assert_linear([(float(b["data-value"]), float(b["width"])) for b in bars])
-    assert float(bars[0]["width"]) > 0
+    (spec,) = _specs(section)
+    bars = _rows(spec)
+    assert [b["stage"] for b in bars] == ["Leads", "MQLs", "SQLs", "Opportunities", "Won"]
+    assert [b["value"] for b in bars] == totals
+    # centred bars: each spans -value/2 .. +value/2
+    assert [(b["x0"], b["x1"]) for b in bars] == [(-v / 2, v / 2) for v in totals]
     for prev, cur in zip(totals, totals[1:], strict=False):
         assert f"{cur / prev:.1%}" in section
     assert "2024-01 to 2024-03" in section
@@ -333,9 +333,9 @@ def test_funnel_falls_back_to_monthly_volumes(tmp_path):
     home = _publish(tmp_path, {"kpi_b2b_monthly": _b2b_monthly()})
     section = _section(build_report(home).read_text(), "funnel")
     assert "kpi_b2b_monthly: stage events counted in the month" in section
-    (svg,) = _svgs(section)
+    (spec,) = _specs(section)
     want = [float(_b2b_monthly()[c].sum()) for c in _b2b_monthly().columns[1:]]
-    assert [float(b["data-value"]) for b in _elements(svg, "rect")] == want
+    assert [b["value"] for b in _rows(spec)] == want
 
 
 def test_cohort_retention_heat_map(full_home):
@@ -347,13 +347,14 @@ def test_cohort_retention_heat_map(full_home):
     ].sum()
     expected = (grouped["retained_customers"] / grouped["cohort_customers"]).to_dict()
 
-    (svg,) = _svgs(_section(page, "cohort-retention"))
-    cells = _elements(svg, "rect")
-    got = {(c["data-row"], int(c["data-col"])): float(c["data-value"]) for c in cells}
+    (spec,) = _specs(_section(page, "cohort-retention"))
+    cells = _rows(spec)
+    got = {(c["row"], int(c["col"])): c["value"] for c in cells}
     assert got == pytest.approx(expected)
-    # month 0 is always 100 % and drawn in the darkest colour
-    month0 = [c for c in cells if c["data-col"] == "0"]
-    assert {c["fill"] for c in month0} == {"#08306b"}
+    # month 0 is always 100 % and drawn in the darkest colour: the top of the colour scale
+    assert {c["value"] for c in cells if c["col"] == "0"} == {1.0}
+    colour = _encoding(spec, "color")["condition"]  # muted cells aside, the value's colour
+    assert colour["scale"]["domain"] == [0, 1.0] and colour["scale"]["range"][-1] == "#08306b"
 
 
 def test_ltv_to_cac_falls_back_to_the_blended_b2c_value(tmp_path):
@@ -370,9 +371,9 @@ def test_ltv_to_cac_falls_back_to_the_blended_b2c_value(tmp_path):
     section = _section(build_report(home).read_text(), "ltv-cac")
     assert "no LTV:CAC per segment in kpi_segment_monthly yet" in section
     assert "2024-02" in section  # the latest month that has a value
-    (svg,) = _svgs(section)
-    (bar,) = _elements(svg, "rect")
-    assert (bar["data-label"], float(bar["data-value"])) == ("All B2C customers (blended)", 3.5)
+    (spec,) = _specs(section)
+    (bar,) = _rows(spec)
+    assert (bar["label"], bar["value"]) == ("All B2C customers (blended)", 3.5)
 
 
 @pytest.mark.parametrize("shape", ["long", "wide"])
@@ -385,30 +386,32 @@ def test_segment_sizes_and_movements(tmp_path, shape):
     previous = src[src["month"] == sorted(src["month"].unique())[-2]]
 
     sizes_section = _section(page, "segment-sizes")
-    rfm_svg, tier_svg = _svgs(sizes_section)
-    for svg, column in ((rfm_svg, "rfm_segment"), (tier_svg, "value_tier")):
-        got = {b["data-label"]: float(b["data-value"]) for b in _elements(svg, "rect")}
+    rfm_spec, tier_spec = _specs(sizes_section)
+    for spec, column in ((rfm_spec, "rfm_segment"), (tier_spec, "value_tier")):
+        got = {b["label"]: b["value"] for b in _rows(spec)}
         want = latest[column].dropna().value_counts().astype(float).to_dict()
         assert got == want
 
     moves_section = _section(page, "segment-movements")
-    rfm_moves, tier_moves = _svgs(moves_section)
+    rfm_moves, tier_moves = _specs(moves_section)
     prev = previous.dropna(subset=["rfm_segment"]).set_index("entity_id")["rfm_segment"]
     cur = latest.dropna(subset=["rfm_segment"]).set_index("entity_id")["rfm_segment"]
     joined = pd.concat([prev.rename("from"), cur.rename("to")], axis=1)
     joined = joined.fillna({"from": "(new)", "to": "(left)"})
     want = joined.value_counts(["from", "to"]).astype(float).to_dict()
-    got = {
-        (c["data-row"], c["data-col"]): float(c["data-value"]) for c in _elements(rfm_moves, "rect")
-    }
+    got = {(c["row"], c["col"]): c["value"] for c in _rows(rfm_moves)}
     assert got == want
-    row_labels = [t.text for t in rfm_moves.iter(f"{SVG_NS}text") if t.get("text-anchor") == "end"]
+    row_labels = _encoding(rfm_moves, "y")["sort"]
     assert row_labels == ["at risk", "champions", "lost", "(new)"]  # each once, new last
+    assert _encoding(rfm_moves, "x")["sort"] == ["at risk", "champions", "lost", "(left)"]
+    assert {(c["row"], c["col"]) for c in _rows(rfm_moves) if c["muted"]} == {
+        (a, b) for a, b in want if a == b
+    }
     moved = int(sum(v for (a, b), v in want.items() if a != b))
     assert f"{moved:,} moved" in moves_section
     # value tiers did not change: only the diagonal, drawn muted
-    tier_cells = _elements(tier_moves, "rect")
-    assert all(c["data-row"] == c["data-col"] and c["fill"] == "#e4e7eb" for c in tier_cells)
+    tier_cells = _rows(tier_moves)
+    assert all(c["row"] == c["col"] and c["muted"] for c in tier_cells)
 
 
 def test_every_chart_degrades_without_marts(tmp_path):
@@ -424,7 +427,7 @@ def test_every_chart_degrades_without_marts(tmp_path):
     }
     for chart_id, mart in expected_marts.items():
         section = _section(page, chart_id)
-        assert "<svg" not in section
+        assert "vega-spec" not in section
         assert f"No data in mart <code>{mart}</code>" in section
     assert "No data in mart <code>dim_customers</code>" in _section(page, "segment-sizes")
     assert set(result.charts_without_data) == {
@@ -452,8 +455,8 @@ def test_missing_columns_are_named_and_dims_stand_in_for_history(tmp_path):
 
     sizes = _section(page, "segment-sizes")
     assert "dim_customers (current; no monthly history yet)" in sizes
-    rfm_svg, tier_svg = _svgs(sizes)
-    got = {b["data-label"]: float(b["data-value"]) for b in _elements(rfm_svg, "rect")}
+    rfm_spec, _tier_spec = _specs(sizes)
+    got = {b["label"]: b["value"] for b in _rows(rfm_spec)}
     assert got == _dim_customers()["rfm_segment"].value_counts().astype(float).to_dict()
     assert "fct_segment_membership_monthly" in _section(page, "segment-movements")
 
@@ -463,8 +466,8 @@ def test_reads_the_parquet_copy_when_there_is_no_duckdb_file(tmp_path):
     parquet.mkdir(parents=True)
     _b2b_monthly().to_parquet(parquet / "kpi_b2b_monthly.parquet")
     page = build_report(tmp_path).read_text()
-    (svg,) = _svgs(_section(page, "funnel"))
-    assert float(_elements(svg, "rect")[0]["data-value"]) == float(_b2b_monthly()["leads"].sum())
+    (spec,) = _specs(_section(page, "funnel"))
+    assert _rows(spec)[0]["value"] == float(_b2b_monthly()["leads"].sum())
     assert str(parquet) in page
 
 
@@ -510,6 +513,6 @@ def test_report_after_the_real_publish_in_one_run(tmp_path):
 
     page = (tmp_path / "serving" / "report.html").read_text()
     assert f"run_id: {result.run_id}" in page  # from the publisher's _published.json
-    (svg,) = _svgs(_section(page, "funnel"))
+    (spec,) = _specs(_section(page, "funnel"))
     totals = [float(_b2b_monthly()[c].sum()) for c in ("leads", "mqls", "sqls")]
-    assert [float(b["data-value"]) for b in _elements(svg, "rect")][:3] == totals
+    assert [b["value"] for b in _rows(spec)][:3] == totals
