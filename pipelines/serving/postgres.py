@@ -1,6 +1,7 @@
 """Load the published marts into PostgreSQL, with their comments, in one transaction.
 
-Reads ``{home}/serving/marts.duckdb`` (only data that passed the checks and was published),
+Reads ``{home}/serving/marts.duckdb`` (only data that passed the checks and was published:
+views over the published Parquet files),
 streams each table with ``COPY ... FROM STDIN`` and replaces the PostgreSQL tables inside a
 single transaction: BI sessions see the previous tables until the commit, then the new ones.
 (DuckDB's postgres extension cannot be downloaded here, hence psycopg.)
@@ -73,10 +74,14 @@ def publish_postgres(
     duck = duckdb.connect(str(database), read_only=True)
     counts: dict[str, int] = {}
     try:
+        # the marts are views over their Parquet files (a copy published before that
+        # layout holds tables): both are read the same way
         tables = duck.execute(
-            "select table_name, comment from duckdb_tables() where schema_name = ? "
-            "order by table_name",
-            [SERVING_SCHEMA],
+            "select view_name, comment from duckdb_views() where not internal "
+            "and schema_name = $schema union all "
+            "select table_name, comment from duckdb_tables() where schema_name = $schema "
+            "order by 1",
+            {"schema": SERVING_SCHEMA},
         ).fetchall()
         if marts is not None:
             tables = [t for t in tables if t[0] in set(marts)]

@@ -1,23 +1,31 @@
 """Write-audit-publish of the marts to ``{home}/serving/`` for BI readers.
 
 The marts were built and checked in the working warehouse (blocking GX checks run before this).
-:func:`publish` then
+:func:`publish` writes each mart **once**, as Parquet, and makes the DuckDB file a small
+catalog of views over those files:
 
-1. copies them from the warehouse, attached **read-only**, into a new DuckDB file
-   ``serving/.marts.<run>.duckdb`` written with an explicit storage version
-   (``ATTACH ... (STORAGE_VERSION 'v1.0.0')``, config ``serving.storage_version``) so that
-   BI tools bundling an older DuckDB can open it, with the table and column comments dbt
-   persisted;
-2. audits the copy (row counts equal the warehouse's) and writes one Parquet file per mart to a
-   temporary name;
-3. fsyncs, then ``os.replace``-s the new file onto ``serving/marts.duckdb`` and each Parquet
-   file onto ``serving/parquet/<mart>.parquet``, and finally writes ``_published.json``.
+1. each mart is copied from the warehouse, attached **read-only**, by one ``COPY ... TO``
+   into a new version folder ``serving/versions/<run>.<token>/<mart>.parquet`` (zstd);
+   the copy is audited (rows and columns of the Parquet file equal the warehouse table's);
+2. a new DuckDB file ``serving/.marts.<token>.duckdb`` is written with an explicit storage
+   version (``ATTACH ... (STORAGE_VERSION 'v1.0.0')``, config ``serving.storage_version``)
+   so that BI tools bundling an older DuckDB can open it: one view per mart,
+   ``select ... from read_parquet('<absolute path of the version's file>')`` (columns whose
+   type Parquet does not keep, e.g. HUGEINT, cast back), with dbt's table and column
+   comments; each ``serving/parquet/<mart>.parquet`` is a hard link to the version's file
+   (no second write), made under a temporary name;
+3. everything is fsynced, then ``os.replace`` swaps the new file onto
+   ``serving/marts.duckdb`` and each link onto ``serving/parquet/<mart>.parquet``;
+   ``_published.json`` is written last. Older version folders are removed afterwards, except
+   the one published just before and any younger than ``serving.keep_versions_hours``
+   (default 24): a BI session that opened the old ``marts.duckdb`` keeps reading that
+   version (old data, consistent) for at least that long.
 
 A rename swaps the directory entry, not the file: a reader that holds the old
-``marts.duckdb`` open keeps reading the old inode (old data, consistent), a reader opening
-after the swap gets the new one, and since the publisher never writes the file readers have
-open there is no lock conflict. If anything fails before the swap, the previous serving copy
-is untouched and the temporary files are removed.
+``marts.duckdb`` open keeps reading the old inode, whose views name the old version's files,
+a reader opening after the swap gets the new one, and since the publisher never writes a
+file readers have open there is no lock conflict. If anything fails before the swap, the
+previous serving copy is untouched and the new version folder and temporary files are removed.
 
 One publish at a time: an exclusive ``flock`` on ``{home}/state/publish.lock`` (the kernel
 releases it when the holder dies, so a killed publish never blocks the next one). Holding it,
@@ -33,6 +41,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -46,6 +55,8 @@ from pipelines.settings import home_paths, load_config
 
 SERVING_DB = "marts.duckdb"
 PARQUET_DIR = "parquet"
+VERSIONS_DIR = "versions"  # serving/versions/<token>/<mart>.parquet: the data the views read
+DEFAULT_KEEP_VERSIONS_HOURS = 24
 MANIFEST = "_published.json"
 WAREHOUSE_SCHEMA = "marts"
 SERVING_SCHEMA = "main"
@@ -78,6 +89,7 @@ class PublishReport:
     database_sha256: str
     storage_version: str
     marts: tuple[PublishedMart, ...]
+    version: str = ""  # the folder serving/versions/<version>/ the views read
 
     @property
     def rows(self) -> dict[str, int]:
@@ -175,7 +187,7 @@ def _comment(con: duckdb.DuckDBPyConnection, mart: str) -> None:
     ).fetchone()
     target = f"srv.{SERVING_SCHEMA}.{quote(mart)}"
     if table and table[0]:
-        con.execute(f"comment on table {target} is {literal(table[0])}")
+        con.execute(f"comment on view {target} is {literal(table[0])}")
     columns = con.execute(
         "select column_name, comment from duckdb_columns() where database_name = 'wh' "
         "and schema_name = ? and table_name = ? and comment is not null",
@@ -232,14 +244,76 @@ def publish(
             raise
 
 
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of a relation or query, in order."""
+    rows = con.execute(f"describe select * from {relation}").fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def view_sql(parquet: Path, warehouse_columns, parquet_columns) -> str:
+    """The serving view of one mart: its Parquet file, with the warehouse's column types.
+
+    Parquet has no HUGEINT, unsigned or TIME WITH TIME ZONE of its own (DuckDB writes e.g. a
+    ``sum()`` of integers, HUGEINT, as DOUBLE): such columns are cast back, so a reader sees
+    the types the models declare. Every other column is read as it is.
+    """
+    source = f"read_parquet({literal(str(parquet))})"
+    if list(warehouse_columns) == list(parquet_columns):
+        return f"select * from {source}"
+    items = [
+        quote(name) if typ == parquet_typ else f"cast({quote(name)} as {typ}) as {quote(name)}"
+        for (name, typ), (_, parquet_typ) in zip(warehouse_columns, parquet_columns, strict=True)
+    ]
+    return f"select {', '.join(items)} from {source}"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (the same bytes, written once); a copy where the file system has none."""
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if _is_disk_full(exc):
+            raise
+        shutil.copyfile(source, target)
+
+
+def _previous_version(serving: Path) -> str | None:
+    try:
+        return json.loads((serving / MANIFEST).read_text()).get("version") or None
+    except (OSError, ValueError):
+        return None
+
+
+def prune_versions(serving: Path, keep: set[str], keep_hours: float) -> list[Path]:
+    """Remove the version folders that are not in ``keep`` and older than ``keep_hours``."""
+    versions = serving / VERSIONS_DIR
+    if not versions.is_dir():
+        return []
+    cutoff = time.time() - keep_hours * 3600
+    removed = []
+    for folder in sorted(versions.iterdir()):
+        if folder.name in keep or folder.stat().st_mtime > cutoff:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+        log.info("removed serving version %s (older than %s h)", folder.name, keep_hours)
+    return removed
+
+
 def _publish_locked(paths, config, marts, run_id, token, storage_version) -> PublishReport:
-    serving = paths.serving
+    serving = paths.serving.resolve()
     parquet_dir = serving / PARQUET_DIR
+    version_dir = serving / VERSIONS_DIR / token
     tmp_db = serving / f".marts.{token}.duckdb"
-    tmp_parquet = {m: parquet_dir / f".{m}.{token}.parquet" for m in marts}
-    temporaries = [tmp_db, Path(f"{tmp_db}.wal"), *tmp_parquet.values()]
+    tmp_links = {m: parquet_dir / f".{m}.{token}.parquet" for m in marts}
+    data = {m: version_dir / f"{m}.parquet" for m in marts}
+    temporaries = [tmp_db, Path(f"{tmp_db}.wal"), *tmp_links.values()]
+    serving_cfg = config.get("serving") or {}
+    keep_hours = float(serving_cfg.get("keep_versions_hours", DEFAULT_KEEP_VERSIONS_HOURS))
+    previous = _previous_version(serving)
     duck = config.get("duckdb") or {}
     settings = {k: duck[k] for k in ("memory_limit", "threads") if duck.get(k)}
+    live = False  # True once marts.duckdb names the new version: it must then stay
     try:
         con = duckdb.connect(":memory:", config=settings)
         try:
@@ -247,32 +321,41 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
             missing = sorted(set(marts) - _warehouse_marts(con))
             if missing:
                 raise PublishError(f"marts missing from the warehouse: {missing}")
+            version_dir.mkdir(parents=True)
+            published = []
+            views = {}
+            for mart in marts:  # the one write of each mart's rows
+                source = f"wh.{WAREHOUSE_SCHEMA}.{quote(mart)}"
+                con.execute(
+                    f"copy (select * from {source}) to {literal(str(data[mart]))} "
+                    "(format parquet, compression zstd)"
+                )
+                parquet = f"read_parquet({literal(str(data[mart]))})"
+                rows = con.execute(f"select count(*) from {parquet}").fetchone()[0]
+                expected = con.execute(f"select count(*) from {source}").fetchone()[0]
+                if rows != expected:
+                    raise PublishError(f"{mart}: wrote {rows} rows, warehouse has {expected}")
+                wh_columns = _columns(con, source)
+                pq_columns = _columns(con, parquet)
+                if [c for c, _ in wh_columns] != [c for c, _ in pq_columns]:
+                    raise PublishError(f"{mart}: the Parquet file's columns differ from the table")
+                views[mart] = view_sql(data[mart], wh_columns, pq_columns)
+                published.append((mart, int(rows), len(wh_columns)))
             con.execute(
                 f"attach {literal(str(tmp_db))} as srv (storage_version {literal(storage_version)})"
             )
-            published = []
             for mart in marts:
-                source = f"wh.{WAREHOUSE_SCHEMA}.{quote(mart)}"
-                target = f"srv.{SERVING_SCHEMA}.{quote(mart)}"
-                con.execute(f"create table {target} as select * from {source}")
+                con.execute(f"create view srv.{SERVING_SCHEMA}.{quote(mart)} as {views[mart]}")
                 _copy_comments(con, mart)
-                rows = con.execute(f"select count(*) from {target}").fetchone()[0]
-                expected = con.execute(f"select count(*) from {source}").fetchone()[0]
-                if rows != expected:
-                    raise PublishError(f"{mart}: copied {rows} rows, warehouse has {expected}")
-                ncols = len(con.execute(f"describe {target}").fetchall())
-                con.execute(
-                    f"copy (select * from {target}) to {literal(str(tmp_parquet[mart]))} "
-                    "(format parquet, compression zstd)"
-                )
-                published.append((mart, int(rows), ncols))
             con.execute("checkpoint srv")
             con.execute("detach srv")
         finally:
             con.close()
         if Path(f"{tmp_db}.wal").exists():
             raise PublishError(f"{tmp_db}.wal left after checkpoint; not publishing")
-        for path in [tmp_db, *tmp_parquet.values()]:
+        for mart in marts:
+            _link_or_copy(data[mart], tmp_links[mart])
+        for path in [tmp_db, *data.values(), version_dir, version_dir.parent]:
             fsync_path(path)
         report = PublishReport(
             run_id=run_id,
@@ -286,16 +369,18 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
                     rows=r,
                     columns=c,
                     parquet=str(parquet_dir / f"{m}.parquet"),
-                    parquet_sha256=sha256_file(tmp_parquet[m]),
+                    parquet_sha256=sha256_file(data[m]),
                 )
                 for m, r, c in published
             ),
+            version=token,
         )
         # publish: each rename is atomic; the manifest is written last
         fault_pause("publish.before_swap", paths.state)
         os.replace(tmp_db, serving / SERVING_DB)
+        live = True
         fault_pause("publish.mid_swap", paths.state)
-        for mart, tmp in tmp_parquet.items():
+        for mart, tmp in tmp_links.items():
             os.replace(tmp, parquet_dir / f"{mart}.parquet")
         manifest_tmp = serving / f".{MANIFEST}.{token}"
         temporaries.append(manifest_tmp)
@@ -304,7 +389,10 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
         os.replace(manifest_tmp, serving / MANIFEST)
         fsync_path(parquet_dir)
         fsync_path(serving)
+        prune_versions(serving, {token, previous or token}, keep_hours)
         return report
     finally:
         for path in temporaries:
             path.unlink(missing_ok=True)
+        if not live:
+            shutil.rmtree(version_dir, ignore_errors=True)

@@ -179,12 +179,13 @@ Snapshot = dict[str, tuple[list[str], list[tuple]]]
 def snapshot(
     database: Path, schemas: tuple[str, ...] = (), tables: tuple[str, ...] = ()
 ) -> Snapshot:
-    """{table: (columns, canonical rows)} of a DuckDB file: every base table, or those in
-    ``schemas`` plus the named ``tables``."""
+    """{table: (columns, canonical rows)} of a DuckDB file: every base table and view (the
+    serving copy's marts are views over Parquet), or those in ``schemas`` plus the named
+    ``tables``."""
     with duckdb.connect(str(database), read_only=True) as con:
         found = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_type = 'BASE TABLE'"
+            "where table_type in ('BASE TABLE', 'VIEW')"
         ).fetchall()
         return {
             name: _rows(con, f'"{schema}"."{name}"')

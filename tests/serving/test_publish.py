@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -49,7 +51,7 @@ def test_publish_copies_marts_with_comments_parquet_and_manifest(tmp_path):
             "kpi_channel_monthly.cac": "Spend / new customers.",
         }
         (table_comment,) = con.execute(
-            "select comment from duckdb_tables() where table_name = 'dim_customers'"
+            "select comment from duckdb_views() where view_name = 'dim_customers'"
         ).fetchone()
         assert table_comment == "One row per B2C customer."
         (tags,) = con.execute(
@@ -96,3 +98,94 @@ def test_serving_file_uses_configured_storage_version(tmp_path):
         con.close()
     assert report.storage_version == "v1.2.0"
     assert tags["storage_version"].startswith("v1.2.0")
+
+
+def _view_files(con) -> dict[str, str]:
+    """{view: the Parquet file its definition reads}."""
+    out = {}
+    views = con.execute("select view_name, sql from duckdb_views() where not internal")
+    for name, sql in views.fetchall():
+        (path,) = re.findall(r"read_parquet\('([^']+)'\)", sql)
+        out[name] = path
+    return out
+
+
+def test_each_mart_is_written_once_the_database_holds_views_over_it(tmp_path):
+    write_marts(tmp_path, version=1)
+    report = publish(tmp_path, MARTS, run_id="run1")
+
+    serving = tmp_path / "serving"
+    con = duckdb.connect(str(serving / "marts.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
+        files = _view_files(con)
+    finally:
+        con.close()
+    assert sorted(files) == MARTS
+    for mart, path in files.items():
+        data = Path(path)
+        assert data.parent == serving / "versions" / report.version
+        served = serving / "parquet" / f"{mart}.parquet"
+        # one file, two names: the rows were written once
+        assert served.stat().st_ino == data.stat().st_ino
+        assert data.stat().st_nlink == 2
+    assert (serving / "marts.duckdb").stat().st_size < 2**20  # a catalog, no data
+
+
+def test_types_parquet_cannot_hold_are_cast_back_to_the_models_types(tmp_path):
+    write_marts(tmp_path, version=1)
+    con = duckdb.connect(str(tmp_path / "warehouse" / "segmart.duckdb"))
+    try:
+        con.execute(
+            "create table marts.kpi_types as select channel, sum(impressions) as impressions, "
+            "count(*)::utinyint as months, max(spend)::decimal(18, 2) as top_spend "
+            "from marts.kpi_channel_monthly group by channel"
+        )
+        expected = con.execute("select * from marts.kpi_types order by channel").fetchall()
+        types = con.execute("describe marts.kpi_types").fetchall()
+    finally:
+        con.close()
+    assert dict((r[0], r[1]) for r in types)["impressions"] == "HUGEINT"
+
+    publish(tmp_path, [*MARTS, "kpi_types"])
+
+    con = duckdb.connect(str(tmp_path / "serving" / "marts.duckdb"), read_only=True)
+    try:
+        assert con.execute("describe kpi_types").fetchall() == types
+        assert con.execute("select * from kpi_types order by channel").fetchall() == expected
+    finally:
+        con.close()
+
+
+def test_old_versions_are_removed_but_the_previous_one_is_kept(tmp_path):
+    versions = tmp_path / "serving" / "versions"
+    reports = []
+    for version in (1, 2, 3):
+        write_marts(tmp_path, version=version)
+        reports.append(publish(tmp_path, MARTS))
+    # default: every version younger than 24 h stays readable for sessions that hold it
+    assert sorted(p.name for p in versions.iterdir()) == sorted(r.version for r in reports)
+
+    (tmp_path / "segmart.yaml").write_text("serving:\n  keep_versions_hours: 0\n")
+    write_marts(tmp_path, version=4)
+    last = publish(tmp_path, MARTS)
+    # only the new version and the one published just before it are left
+    assert sorted(p.name for p in versions.iterdir()) == sorted([reports[-1].version, last.version])
+    assert json.loads((tmp_path / "serving" / "_published.json").read_text())["version"] == (
+        last.version
+    )
+    con = duckdb.connect(str(tmp_path / "serving" / "marts.duckdb"), read_only=True)
+    try:
+        assert con.execute("select distinct version from dim_customers").fetchall() == [(4,)]
+    finally:
+        con.close()
+
+
+def test_failed_publish_leaves_no_version_folder(tmp_path):
+    write_marts(tmp_path, version=1)
+    first = publish(tmp_path, MARTS)
+    write_marts(tmp_path, version=2)
+    with pytest.raises(PublishError, match="missing"):
+        publish(tmp_path, [*MARTS, "dim_accounts"])
+    versions = tmp_path / "serving" / "versions"
+    assert [p.name for p in versions.iterdir()] == [first.version]
