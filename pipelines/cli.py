@@ -19,8 +19,17 @@ def _use_home(home: str | None) -> Path:
     from pipelines.automation.instance import prepare_dagster_home  # imports Dagster
 
     prepare_dagster_home(dagster_home)
+    _check_pii_key(paths.root, dagster_home)
     _recover_from_faults(paths)
     return paths.root
+
+
+def _check_pii_key(root: Path, dagster_home: Path) -> None:
+    """The home's PII key: generated on its first run (said once), a warning in production."""
+    from pipelines.privacy.doctor import pii_findings
+
+    for line in pii_findings(root, dagster_home).notices:
+        click.secho(line, fg="yellow")
 
 
 def _recover_from_faults(paths) -> None:
@@ -242,6 +251,24 @@ def forget(email: str, home: str | None, rebuild: bool) -> None:
     click.echo(str(report))
     if rebuild and not _run_pipeline(skip_checks=False):
         sys.exit(1)
+
+
+@main.command()
+@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
+def doctor(home: str | None) -> None:
+    """Check the production setup: where the PII key comes from, and whether it should.
+
+    Exit status 1 when something needs fixing (e.g. a generated PII key on an instance whose
+    Dagster storage is PostgreSQL)."""
+    from pipelines.privacy.doctor import pii_findings
+
+    paths = home_paths(home).ensure()
+    dagster_home = os.environ.get("DAGSTER_HOME") or str(paths.root / "dagster_home")
+    findings = pii_findings(paths.root, dagster_home)
+    for line in findings.notices[: 1 if findings.key.created else 0]:
+        click.secho(line, fg="yellow")
+    click.echo(findings.describe())
+    sys.exit(1 if findings.warnings else 0)
 
 
 def _with_progress(label: str, work):

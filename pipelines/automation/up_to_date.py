@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.settings import REPO_ROOT, HomePaths, load_config
+from pipelines.settings import REPO_ROOT, HomePaths, load_config, pii_key
 
 RECORD_FILE = "last_build.json"
 
@@ -96,8 +96,18 @@ def config_hash(paths: HomePaths) -> str:
     digest = hashlib.sha256(json.dumps(load_config(paths.root), sort_keys=True).encode())
     for name in ENV_INPUTS:
         digest.update(f"{name}={os.environ.get(name, '')}".encode())
+    # a new PII key re-hashes everything: the next run is a full refresh (docs/privacy.md)
+    digest.update(f"pii_key={pii_key_id(paths)}".encode())
     mappings = [paths.user_mappings / name for name in file_stats(paths.user_mappings)]
     return content_hash(mappings, paths.user_mappings, digest)
+
+
+def pii_key_id(paths: HomePaths) -> str:
+    """The non-secret id of the home's PII key ("none" before one was generated)."""
+    try:
+        return pii_key(paths.root, create=False).key_id
+    except FileNotFoundError:
+        return "none"
 
 
 def pending_landing_files(paths: HomePaths) -> list[str]:

@@ -1,8 +1,9 @@
 """Forget a person: remove every raw and quarantine row that carries their e-mail.
 
 ``forget(home, email)`` normalises the address the way dbt staging does (trim, lower-case),
-computes the same keyed hash as the ``pii_hash`` macro (``sha256(key || '|' || email)``,
-key from env ``SEGMART_PII_KEY``), and rewrites each Parquet file that holds the person
+computes the same keyed hash as the ``pii_hash`` macro (HMAC-SHA-256 with the home's PII key:
+env ``SEGMART_PII_KEY``, else ``{home}/state/pii.key``; ``pipelines.settings.pii_key``), and
+rewrites each Parquet file that holds the person
 without those rows (temp file, fsync, rename). A row is the person's when its ``email``
 column equals the address, or when the address appears as a whole token in its ``_extra``
 (raw) or ``record`` (quarantine) JSON. The erasure is appended to
@@ -15,7 +16,6 @@ still hold the person so the operator can delete or redact them at the source.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,9 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.ingest.manifest import Manifest, atomic_write_text, fsync_path
-from pipelines.settings import home_paths
+from pipelines.settings import home_paths, pii_key
 
-DEV_KEY = "dev-only-key"  # the dbt macro's default: set SEGMART_PII_KEY in production
 TEXT_COLUMNS = {"raw": "_extra", "quarantine": "record"}
 
 
@@ -66,17 +65,17 @@ def normalize_email(email: str) -> str:
     return value
 
 
-def pii_hash(value: str, key: str | None = None) -> str:
-    """The keyed hash dbt staging computes (``pii_hash`` macro): sha256(key|value), hex."""
-    key = os.environ.get("SEGMART_PII_KEY", DEV_KEY) if key is None else key
-    return hashlib.sha256(f"{key}|{value}".encode()).hexdigest()
+def pii_hash(value: str, home: Path | str | None = None) -> str:
+    """The keyed hash dbt staging computes (``pii_hash`` macro): HMAC-SHA-256, hex, with the
+    PII key of ``home``."""
+    return pii_key(home).hash(value)
 
 
 def forget(home: Path | str, email: str) -> ForgetReport:
     """Remove every raw and quarantine row of the person with ``email``; log the erasure."""
     paths = home_paths(home)
     address = normalize_email(email)
-    report = ForgetReport(email_hash=pii_hash(address))
+    report = ForgetReport(email_hash=pii_hash(address, paths.root))
     token = re.compile(
         r"(?<![A-Za-z0-9._%+-])" + re.escape(address) + r"(?![A-Za-z0-9_-]|\.[A-Za-z0-9])",
         re.IGNORECASE,

@@ -24,10 +24,7 @@ checked value itself is never kept, and key values of PII columns are hashed.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,6 +32,7 @@ from datetime import date, datetime
 import pandas as pd
 
 from pipelines.quality.suites import Expectation, Suite
+from pipelines.settings import pii_key
 
 SAMPLE_SIZE = 20
 MAX_AGGREGATE_ROWS = 1_000_000
@@ -97,10 +95,10 @@ class _Tally:
 
 
 def pii_hash(value: object) -> str:
-    """A stable, non-reversible token for a personal value (keyed by ``SEGMART_PII_KEY``)."""
-    key = os.environ.get("SEGMART_PII_KEY", "").encode()
-    digest = hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()
-    return f"sha256:{digest[:16]}"
+    """A stable, non-reversible token for a personal value: the first 16 hex digits of the
+    HMAC-SHA-256 dbt computes (``pii_hash`` macro), with the same key (env
+    ``SEGMART_PII_KEY``, else the home's generated key: ``pipelines.settings.pii_key``)."""
+    return f"sha256:{pii_key().hash(str(value))[:16]}"
 
 
 def json_safe(value: object) -> object:

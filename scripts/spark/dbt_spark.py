@@ -29,6 +29,14 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 MARTS_SCHEMA = "marts"
 # the daily-partitioned models outside the marts schema, exported after a --window rebuild
 PARTITIONED_INTERMEDIATE = ("intermediate.int_sessions",)
+# the staging models that keyed-hash personal data (pii_hash), exported by --export-hashes
+PII_HASHING_STAGING = (
+    "staging.stg_crm__contacts",
+    "staging.stg_crm__leads",
+    "staging.stg_crm__orders",
+    "staging.stg_crm__nps_responses",
+    "staging.stg_web__events",
+)
 
 
 def write_spark_conf(work: Path, cores: int = 2, shuffle_partitions: int = 2) -> Path:
@@ -106,6 +114,19 @@ def start_session(catalog: str = "in-memory"):
     return builder.getOrCreate()
 
 
+def hand_over_pii_key(spark, home: Path) -> None:
+    """Give the session the HMAC pads of the home's PII key (``pipelines.settings.pii_key``:
+    env SEGMART_PII_KEY, else ``{home}/state/pii.key``) as runtime confs, which the
+    ``spark__pii_hash`` macro reads through ``${...}`` substitution: the key is never in the
+    SQL dbt compiles, logs or stores (dbt_project/macros/portable/pii.sql)."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from pipelines.settings import pii_key
+
+    ipad, opad = pii_key(home).pads()
+    spark.conf.set("spark.segmart.pii_ipad", ipad.hex())
+    spark.conf.set("spark.segmart.pii_opad", opad.hex())
+
+
 def invoke_dbt(args: list[str], work: Path, project_dir: Path = DBT_PROJECT_DIR) -> None:
     """Run one dbt command in this process; raise when it fails."""
     from dbt.cli.main import dbtRunner
@@ -148,7 +169,7 @@ def export_marts(out_dir: Path, schema: str = MARTS_SCHEMA, extra: tuple = ()) -
     counts: dict[str, int] = {}
     names = [
         f"{schema}.{row.tableName}"
-        for row in spark.sql(f"show tables in {schema}").collect()
+        for row in (spark.sql(f"show tables in {schema}").collect() if schema else [])
         if not row.isTemporary
     ]
     for name in [*names, *extra]:
@@ -166,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, required=True, help="segmart home with raw/")
     parser.add_argument("--work", type=Path, required=True, help="Spark metastore/warehouse dir")
     parser.add_argument("--export", type=Path, help="write the marts here as Parquet")
+    parser.add_argument(
+        "--export-hashes",
+        type=Path,
+        help="write the staging models that keyed-hash personal data here (parity of pii_hash)",
+    )
     parser.add_argument("--project-dir", type=Path, default=DBT_PROJECT_DIR, help="dbt project")
     parser.add_argument("--select", nargs="*", default=[], help="dbt --select")
     parser.add_argument("--exclude", nargs="*", default=[], help="dbt --exclude")
@@ -187,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
     home, work = args.home.resolve(), args.work.resolve()
     prepare_environment(home, work)
-    start_session(args.catalog)
+    hand_over_pii_key(start_session(args.catalog), home)
     dbt_vars = ["--vars", args.vars] if args.vars else []
     project = args.project_dir.resolve()
     invoke_dbt(["run-operation", "register_raw_sources", *dbt_vars], work, project)
@@ -208,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             counts = export_marts(args.export.resolve(), extra=extra)
             (args.export / "_counts.json").write_text(json.dumps(counts, indent=2))
             print(f"exported {len(counts)} marts to {args.export}", flush=True)
+        if args.export_hashes:
+            export_marts(args.export_hashes.resolve(), schema="", extra=PII_HASHING_STAGING)
     return 0
 
 

@@ -4,6 +4,7 @@ against values worked out independently (see segments_small_dataset.py)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 
 import numpy as np
@@ -26,8 +27,9 @@ def home(tmp_path_factory):
 
 
 def _keyed_hash(value: str) -> str:
-    key = os.environ.get("SEGMART_PII_KEY", "dev-only-key")
-    return hashlib.sha256(f"{key}|{value}".encode()).hexdigest()
+    """HMAC-SHA-256 with the test key (tests/conftest.py sets SEGMART_PII_KEY)."""
+    key = os.environ["SEGMART_PII_KEY"]
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
 def test_staging_keeps_latest_version_and_drops_deleted(home):

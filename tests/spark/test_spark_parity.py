@@ -16,6 +16,8 @@ comparison on an existing home instead (e.g. the demo at scale 0.01).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import shutil
 import subprocess
@@ -98,6 +100,8 @@ def spark_build(home: Path, work: Path, export: Path) -> str:
             "--export",
             str(export),
             "--skip-tests",
+            "--export-hashes",
+            str(export.parent / "pii_hashes"),
             "--window",
             *rebuild_window(home),
         ],  # fmt: skip
@@ -123,8 +127,8 @@ def home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def marts(home, tmp_path_factory) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """(DuckDB marts, Spark marts) built from the same raw layer."""
+def builds(home, tmp_path_factory) -> tuple[Path, Path]:
+    """(DuckDB home, Spark work directory), each with the whole project built."""
     if os.environ.get("SEGMART_SPARK_PARITY_HOME"):
         # never write into a user's warehouse: build DuckDB on a copy of the raw layer
         copy = tmp_path_factory.mktemp("spark_parity_duckdb")
@@ -138,8 +142,15 @@ def marts(home, tmp_path_factory) -> tuple[dict[str, pd.DataFrame], dict[str, pd
     work = tmp_path_factory.mktemp("spark_parity_work")
     export = work / "marts"
     spark_build(home, work, export)
+    return duckdb_home, work
+
+
+@pytest.fixture(scope="module")
+def marts(builds) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """(DuckDB marts, Spark marts) built from the same raw layer."""
+    duckdb_home, work = builds
     on_duckdb = duckdb_marts(duckdb_home) | duckdb_partitioned(duckdb_home)
-    return on_duckdb, read_spark_export(export)
+    return on_duckdb, read_spark_export(work / "marts")
 
 
 def test_every_mart_built_on_both_engines(marts):
@@ -161,3 +172,44 @@ def test_marts_equal_across_engines(marts):
     assert not only, f"marts on one engine only: {only}"
     problems = [f"{d.name}: {p}" for d in diffs for p in d.problems]
     assert not problems, "marts differ between DuckDB and Spark:\n" + "\n".join(problems)
+
+
+# the staging models that hash e-mails (the dataset has no phones): (model, key columns,
+# hashed column, raw entity, raw column); the marts carry no hash, so pii_hash parity is
+# checked on staging
+PII_HASHES = [
+    ("stg_crm__contacts", ["contact_id"], "email_hash", "contacts", "email"),
+    ("stg_crm__leads", ["lead_id"], "email_hash", "leads", "email"),
+    ("stg_crm__orders", ["order_id", "order_line_id"], "email_hash", "orders", "email"),
+]
+
+
+def _normalised_email(value: str) -> str | None:
+    value = value.strip().lower()
+    return value if "@" in value[1:-1] else None
+
+
+@pytest.mark.parametrize(("model", "key", "column", "entity", "raw_column"), PII_HASHES)
+def test_pii_hashes_equal_across_engines_and_hmac(
+    builds, home, model, key, column, entity, raw_column
+):
+    """pii_hash (HMAC-SHA-256, dbt_project/macros/portable/pii.sql) gives the same hash per
+    row on DuckDB and Spark, and each is Python's hmac of a normalised raw value."""
+    duckdb_home, work = builds
+    with duckdb.connect(str(duckdb_home / "warehouse" / "segmart.duckdb"), read_only=True) as con:
+        on_duckdb = con.sql(f"select {', '.join(key)}, {column} from staging.{model}").df()
+    on_spark = read_spark_export(work / "pii_hashes")[model][[*key, column]]
+    both = on_duckdb.merge(on_spark, on=key, how="outer", suffixes=("_duckdb", "_spark"))
+    assert len(both) == len(on_duckdb) == len(on_spark)
+    hashed = both[f"{column}_duckdb"].notna()
+    assert hashed.sum() > 0, f"no {column} in {model}: the parity would prove nothing"
+    assert (
+        both[f"{column}_duckdb"].fillna("").tolist() == both[f"{column}_spark"].fillna("").tolist()
+    )
+    raw = pd.concat(pd.read_parquet(p) for p in (home / "raw" / entity).glob("[!_]*.parquet"))
+    secret = os.environ["SEGMART_PII_KEY"].encode()
+    expected = {
+        hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+        for value in raw[raw_column].dropna().map(_normalised_email).dropna()
+    }
+    assert set(both.loc[hashed, f"{column}_duckdb"]) <= expected

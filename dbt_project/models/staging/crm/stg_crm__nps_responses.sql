@@ -1,3 +1,7 @@
+{#- A table, not a view: pii_hash needs the PII key, which only dbt's own connections hold
+    (macros/portable/pii.sql); a view would need it in every reader. -#}
+{{ config(materialized='table') }}
+
 with
 
 source as (

@@ -1,3 +1,7 @@
+{#- A table, not a view: pii_hash needs the PII key, which only dbt's own connections hold
+    (macros/portable/pii.sql); a view would need it in every reader. -#}
+{{ config(materialized='table') }}
+
 {#- Returns vs cancellations: a return line reverses money already counted (a credit note,
     a refund line; negative quantity or amount, or flagged by the mapping) and counts in
     returns and net revenue whatever status word the export gives it (Online Retail calls its
