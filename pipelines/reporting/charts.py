@@ -92,10 +92,11 @@ def bar_chart(
     vmax = float(frame["value"].max()) if len(frame) else 0.0
     if reference is not None:
         vmax = max(vmax, reference * 1.2)
+    whole = bool((frame["value"] % 1 == 0).all())  # counts: no 0.5 ticks
     x = alt.X(
         "value:Q",
         title=value_title,
-        axis=alt.Axis(format=value_format),
+        axis=alt.Axis(format=value_format, **({"tickMinStep": 1} if whole else {})),
         scale=alt.Scale(domain=[0, vmax or 1]),
     )
     y = alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=200))
@@ -174,8 +175,8 @@ def heatmap(
     frame = frame.assign(
         description=[f"{n}: {t}" for n, t in zip(names, frame["text"], strict=True)]
     )
-    columns = ["row", "col", "value", "text", "muted", "description"]
-    base = alt.Chart(_values(frame, columns)).encode(
+    fields = ["row", "col", "value", "text", "muted", "description"]
+    base = alt.Chart(_values(frame, fields)).encode(
         x=alt.X("col:O", title=column_title, sort=list(columns), axis=alt.Axis(orient="top",
                 labelAngle=0)),
         y=alt.Y("row:O", title=row_title, sort=list(rows)),

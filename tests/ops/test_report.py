@@ -353,7 +353,8 @@ def test_cohort_retention_heat_map(full_home):
     assert got == pytest.approx(expected)
     # month 0 is always 100 % and drawn in the darkest colour: the top of the colour scale
     assert {c["value"] for c in cells if c["col"] == "0"} == {1.0}
-    colour = _encoding(spec, "color")["condition"]  # muted cells aside, the value's colour
+    colour = _encoding(spec, "color")  # the value's colour; muted cells (condition) aside
+    assert colour["field"] == "value" and colour["condition"]["test"] == "datum.muted"
     assert colour["scale"]["domain"] == [0, 1.0] and colour["scale"]["range"][-1] == "#08306b"
 
 
