@@ -14,6 +14,7 @@ from pipelines.automation import (  # noqa: F401  (patches of Dagster's SQLite e
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    from pipelines.attribution.assets import build_attribution_asset
     from pipelines.automation.alerts import alert_on_run_failure
     from pipelines.automation.jobs import full_refresh_job, no_checks_job
     from pipelines.automation.progress import RUN_LOG_LOGGER, run_log_file
@@ -38,6 +39,7 @@ def defs() -> dg.Definitions:
             build_ingest_landing(),
             *dbt_assets,
             *cluster_assets,
+            build_attribution_asset(),  # Markov / Shapley between dbt models
             build_serving_asset(marts, gated_by=reconciled_staging_keys()),
             build_report_asset(SERVING_KEY),
         ],

@@ -4,7 +4,11 @@
     credit 1: its channel is the conversion's own UTM / lead channel when it has one
     (attribution_basis 'conversion_utm'), else 'Unassigned'. Credits are rounded to 10
     decimals and the last touch takes the remainder, so the credits of one conversion and
-    model sum to exactly 1. -#}
+    model sum to exactly 1.
+    Data-driven models markov and shapley: the Dagster asset ml/attribution_channel_credits
+    (pipelines/attribution) writes each conversion's credit per distinct channel of its path
+    (source ml.attribution_channel_credits); a channel's credit is split equally over its
+    touches on the path. Without that table (a plain dbt build) there are no such rows. -#}
 
 {%- set half_life_days = var('time_decay_half_life_days') %}
 {%- set models = [
@@ -22,6 +26,21 @@ conversions as (
 touchpoints as (
 
     select * from {{ ref('fct_touchpoints') }}
+
+),
+
+channel_credits as (
+
+    select * from {{ segmart.optional_source('ml', 'attribution_channel_credits', {
+        'conversion_key': 'varchar', 'conversion_type': 'varchar',
+        'attribution_model': 'varchar', 'channel': 'varchar',
+        'channel_credit': 'double'}) }} as ml_channel_credits
+
+),
+
+data_driven_models as (
+
+    select distinct attribution_model from channel_credits
 
 ),
 
@@ -118,12 +137,33 @@ weighted as (
 
 ),
 
-attribution_models as (
+rule_models as (
 
     {% for model in models -%}
     select '{{ model }}' as attribution_model
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
+
+),
+
+attribution_models as (
+
+    select attribution_model from rule_models
+    union all
+    select attribution_model from data_driven_models
+
+),
+
+channel_touches as (
+
+    {#- how many touches of each channel the path has: a channel's data-driven credit is
+        split equally over them -#}
+    select
+        *,
+        count(*) over (
+            partition by conversion_key, coalesce(channel, 'Unassigned')
+        ) as channel_touch_count
+    from weighted
 
 ),
 
@@ -148,7 +188,24 @@ raw_credits as (
                 end
         end as credit_raw
     from weighted
-    cross join attribution_models
+    cross join rule_models as attribution_models
+
+    union all
+
+    select
+        weighted.*,
+        data_driven_models.attribution_model,
+        coalesce(channel_credits.channel_credit, 0.0)
+            / channel_touches.channel_touch_count as credit_raw
+    from weighted
+    inner join channel_touches
+        on weighted.conversion_key = channel_touches.conversion_key
+        and weighted.touchpoint_id = channel_touches.touchpoint_id
+    cross join data_driven_models
+    left join channel_credits
+        on weighted.conversion_key = channel_credits.conversion_key
+        and data_driven_models.attribution_model = channel_credits.attribution_model
+        and coalesce(weighted.channel, 'Unassigned') = channel_credits.channel
 
 ),
 
@@ -158,6 +215,20 @@ rounded as (
         *,
         cast(round(credit_raw, 10) as decimal(20, 10)) as credit_rounded
     from raw_credits
+
+),
+
+ranked as (
+
+    {#- the rounding remainder goes to the touch with the largest credit (the latest among
+        equals: the last touch for every rule model), so no credit turns negative -#}
+    select
+        *,
+        row_number() over (
+            partition by conversion_key, attribution_model
+            order by credit_rounded desc, touch_rank desc
+        ) as credit_rank
+    from rounded
 
 ),
 
@@ -176,14 +247,14 @@ credited as (
         touch_count,
         days_before_conversion,
         case
-            when touch_rank = touch_count
+            when credit_rank = 1
                 then cast(1 as decimal(20, 10)) - (
                     sum(credit_rounded) over (partition by conversion_key, attribution_model)
                     - credit_rounded
                 )
             else credit_rounded
         end as credit
-    from rounded
+    from ranked
 
 ),
 

@@ -1,0 +1,1 @@
+"""Data-driven attribution (Markov removal effects, Shapley values) between dbt models."""

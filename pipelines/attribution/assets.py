@@ -1,0 +1,80 @@
+"""Dagster asset of group ``attribution_ml``: Markov and Shapley credits between dbt models.
+
+dbt builds ``fct_conversions`` / ``fct_touchpoints`` → this asset aggregates the journeys,
+fits both models per conversion type and writes ``ml.attribution_channel_credits`` → dbt
+source ``ml`` feeds ``fct_attribution`` (models ``markov`` and ``shapley``) and the marts
+after it (tag ``after_ml``, pipelines/transform/dbt_cluster_assets.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from pipelines.attribution.config import attribution_spec
+from pipelines.attribution.models import fit
+from pipelines.attribution.warehouse import (
+    CREDITS_TABLE,
+    ML_SCHEMA,
+    connect,
+    read_journeys,
+    write_credits,
+)
+from pipelines.quality.gate import enforce_upstream_checks
+from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+
+GROUP = "attribution_ml"
+UPSTREAM = [dg.AssetKey("fct_conversions"), dg.AssetKey("fct_touchpoints")]
+
+
+def _effects_markdown(result) -> dg.MetadataValue:
+    if result.effects is None or result.effects.empty:
+        return dg.MetadataValue.text("no converting journey")
+    table = result.effects.pivot_table(
+        index="channel", columns="conversion_type", values="removal_effect"
+    )
+    return dg.MetadataValue.md(table.to_markdown(floatfmt=".4f"))
+
+
+def build_attribution_asset() -> dg.AssetsDefinition:
+    @dg.asset(
+        key=[ML_SCHEMA, CREDITS_TABLE],
+        deps=UPSTREAM,
+        group_name=GROUP,
+        kinds={"python", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Markov removal-effect and Shapley channel credits of every conversion with "
+            "touchpoints (conversion_key, attribution_model, channel, channel_credit), fitted "
+            "per conversion type on converting and non-converting journeys; config/segmart.yaml "
+            "`attribution:`. Read by fct_attribution."
+        ),
+    )
+    def attribution_channel_credits(context: dg.AssetExecutionContext, segmart: SegmartHome):
+        enforce_upstream_checks(context, UPSTREAM)
+        config = segmart.config()
+        spec = attribution_spec(config)
+        started = time.perf_counter()
+        with connect(segmart.paths.warehouse, config.get("duckdb")) as con:
+            paths, sets = read_journeys(con)
+            result = fit(paths, sets, spec)
+            # written even when empty, so fct_attribution sees no stale credits
+            relation, rows = write_credits(con, result.shares)
+        seconds = time.perf_counter() - started
+        context.log.info(
+            f"attribution: {rows} channel credits for {len(result.summary)} conversion types "
+            f"in {seconds:.1f} s (Markov order {spec.markov_order})"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "table": relation,
+                "seconds": round(seconds, 2),
+                "markov_order": spec.markov_order,
+                "by_conversion_type": dg.MetadataValue.json(result.summary),
+                "removal_effects": _effects_markdown(result),
+            }
+        )
+
+    return attribution_channel_credits
