@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -20,7 +23,6 @@ def _use_home(home: str | None) -> Path:
 
     prepare_dagster_home(dagster_home)
     _check_pii_key(paths.root, dagster_home)
-    _recover_from_faults(paths)
     return paths.root
 
 
@@ -32,22 +34,36 @@ def _check_pii_key(root: Path, dagster_home: Path) -> None:
         click.secho(line, fg="yellow")
 
 
-def _recover_from_faults(paths) -> None:
-    """Before a run: free what a killed run left held, and refuse a warehouse held elsewhere.
+@contextmanager
+def _exclusive_run(root: Path) -> Iterator[None]:
+    """Hold the home's run lock (``{home}/state/run.lock``) around a pipeline run.
 
-    Kernel locks (ingest, publish, DuckDB's own) die with their process; Dagster's pool slot
+    A warehouse held by another program fails at once, before any waiting. Another run of the
+    same home (the lock's holder, or the dbt it started, holding the warehouse) is waited for,
+    with one line naming it. Then, under the lock, what a killed run left held is freed:
+    kernel locks (ingest, publish, DuckDB's own) die with their process; Dagster's pool slot
     does not, so a run left unfinished by a dead process is failed and its slot freed (logged).
+    The embedded instance runs one ``segmart run`` per home at a time; for runs that must
+    overlap (the daemon's schedule and sensor beside the command line) use the PostgreSQL
+    instance (docs/operations.md).
     """
     import dagster as dg
 
     from pipelines.automation.recovery import recover_dead_runs
-    from pipelines.locks import WarehouseBusy, check_warehouse_free
+    from pipelines.locks import WarehouseBusy, check_warehouse_free, run_lock, run_lock_path
 
-    with dg.DagsterInstance.get() as instance:
-        for run_id in recover_dead_runs(instance):
-            click.secho(f"Recovered run {run_id} left unfinished by a killed process.", fg="yellow")
+    paths = home_paths(root)
     try:
-        check_warehouse_free(paths.warehouse)
+        check_warehouse_free(paths.warehouse, run_lock_path(paths.state))
+        with run_lock(paths.state, logging.getLogger("pipelines.cli")):
+            with dg.DagsterInstance.get() as instance:
+                for run_id in recover_dead_runs(instance):
+                    click.secho(
+                        f"Recovered run {run_id} left unfinished by a killed process.",
+                        fg="yellow",
+                    )
+            check_warehouse_free(paths.warehouse, run_lock_path(paths.state))
+            yield
     except WarehouseBusy as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -96,7 +112,8 @@ def run(home: str | None, no_checks: bool, force: bool, verbose: bool) -> None:
     if not (no_checks or force) and _nothing_new(home):
         return
     root = _use_home(home)
-    ok = _run_recorded(skip_checks=no_checks, verbose=verbose)
+    with _exclusive_run(root):
+        ok = _run_recorded(skip_checks=no_checks, verbose=verbose)
     _print_summary(root, verbose)
     if not ok:
         sys.exit(1)
@@ -120,7 +137,8 @@ def demo(home: str | None, scale: float, seed: int, verbose: bool) -> None:
     if _nothing_new(root):
         _print_summary(root, verbose)
         return
-    ok = _run_recorded(skip_checks=False, verbose=verbose)
+    with _exclusive_run(root):
+        ok = _run_recorded(skip_checks=False, verbose=verbose)
     _print_summary(root, verbose)
     if not ok:
         sys.exit(1)
@@ -249,8 +267,11 @@ def forget(email: str, home: str | None, rebuild: bool) -> None:
     root = _use_home(home)
     report = erase(root, email)
     click.echo(str(report))
-    if rebuild and not _run_pipeline(skip_checks=False):
-        sys.exit(1)
+    if rebuild:
+        with _exclusive_run(root):
+            ok = _run_pipeline(skip_checks=False)
+        if not ok:
+            sys.exit(1)
 
 
 @main.command()
@@ -330,10 +351,11 @@ def _run_pipeline(skip_checks: bool, verbose: bool = False) -> bool:
 
     from pipelines.automation import progress
     from pipelines.automation.jobs import FULL_REFRESH_JOB_NAME, NO_CHECKS_JOB_NAME
+    from pipelines.automation.recovery import pid_tags
     from pipelines.definitions import defs
     from pipelines.transform.catchup import FULL_REFRESH_TAG
 
-    tags = {"segmart/invocation": uuid.uuid4().hex[:12]}
+    tags = {"segmart/invocation": uuid.uuid4().hex[:12], **pid_tags()}
     if skip_checks:
         tags[FULL_REFRESH_TAG] = "true"
     job = defs().resolve_job_def(NO_CHECKS_JOB_NAME if skip_checks else FULL_REFRESH_JOB_NAME)

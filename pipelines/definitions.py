@@ -6,11 +6,6 @@ import os
 
 import dagster as dg
 
-from pipelines.automation import (  # noqa: F401  (patches of Dagster's SQLite event log)
-    sqlite_connections,  # reused connections
-    sqlite_pools,  # atomic pool claims
-)
-
 
 @dg.definitions
 def defs() -> dg.Definitions:

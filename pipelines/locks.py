@@ -5,6 +5,10 @@ lock *file* whose existence means "locked": the kernel drops such a lock when it
 or is killed, so a crash can never leave a stale lock behind. The file itself stays (it holds
 the PID of the last holder, for messages only).
 
+* ``{home}/state/run.lock``     one ``segmart run`` (or ``demo``) at a time per home
+  (:func:`run_lock`), held by the command line process for the whole run. It is how segmart
+  knows its own processes: a process is segmart's when it holds this lock or was started by
+  the process that holds it (dbt), never by the words in its command line;
 * ``{home}/state/ingest.lock``  one ingest at a time per home (:func:`exclusive_lock`);
 * ``{home}/state/publish.lock`` one publish at a time per home;
 * the DuckDB warehouse file: DuckDB's own ``fcntl`` lock, held while a connection is open.
@@ -29,7 +33,8 @@ _FLOCK = "hhqqi4x"
 
 
 class WarehouseBusy(RuntimeError):
-    """Another process (not a segmart step waiting its turn) has the warehouse file open."""
+    """Another process (not a run of the same home, see :func:`is_segmart_process`) has the
+    warehouse file open."""
 
 
 @contextmanager
@@ -106,17 +111,77 @@ def duckdb_lock_holder(path: Path) -> int | None:
     return None if l_type == fcntl.F_UNLCK else pid
 
 
-def is_segmart_process(pid: int) -> bool:
-    """A segmart, Dagster or dbt process (which waits for the warehouse pool, not fails)."""
-    text = describe_pid(pid).lower()
-    return any(word in text for word in ("segmart", "pipelines.cli", "dagster", "dbt"))
+RUN_LOCK = "run.lock"
 
 
-def check_warehouse_free(path: Path) -> None:
-    """Fail clearly when a process other than segmart's own holds the warehouse file open."""
+def run_lock_path(state: Path) -> Path:
+    """The run lock of the home whose state directory is ``state``."""
+    return state / RUN_LOCK
+
+
+@contextmanager
+def run_lock(state: Path, log: logging.Logger) -> Iterator[None]:
+    """Hold the home's run lock for a whole run; another live run of the home is waited for."""
+    with exclusive_lock(run_lock_path(state), "run", log):
+        yield
+
+
+def lock_holder(path: Path) -> int | None:
+    """PID of the live process holding the ``flock`` of :func:`exclusive_lock` on ``path``.
+
+    None when nobody holds it. Tested without taking it for long: a shared lock that is
+    refused means a holder; the holder wrote its PID into the file when it took the lock.
+    """
+    try:
+        lock = open(path)  # noqa: SIM115  (closed below; a new open file description)
+    except FileNotFoundError:
+        return None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = lock.read().strip()
+            pid = int(text) if text.isdigit() else None
+            return pid if pid is not None and pid_alive(pid) else None
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return None
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of process ``pid`` (from /proc), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])  # after "pid (comm) state"
+
+
+def is_segmart_process(pid: int, run_lock_file: Path) -> bool:
+    """``pid`` holds the home's run lock, or descends from the process that holds it.
+
+    Decided by what the processes hold (the lock) and who started them (``/proc``), never by
+    their command line: a program in a folder named ``segmart`` is still another program.
+    """
+    holder = lock_holder(run_lock_file)
+    seen: set[int] = set()
+    current: int | None = pid
+    while holder is not None and current and current not in seen:
+        if current == holder:
+            return True
+        seen.add(current)
+        current = parent_pid(current)
+    return False
+
+
+def check_warehouse_free(path: Path, run_lock_file: Path) -> None:
+    """Fail clearly when a process other than segmart's own holds the warehouse file open.
+
+    A segmart run of the same home (the holder of ``run_lock_file`` or its dbt child) is not
+    an error: the caller waits for its run lock.
+    """
     pid = duckdb_lock_holder(path)
-    if pid is None or is_segmart_process(pid):
-        return  # free, or a segmart run whose steps the warehouse pool serialises with ours
+    if pid is None or is_segmart_process(pid, run_lock_file):
+        return
     raise WarehouseBusy(
         f"the warehouse {path} is open in {describe_pid(pid)}; close that connection "
         "(BI tools should read serving/marts.duckdb, never the warehouse) and run again"

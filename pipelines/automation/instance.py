@@ -1,9 +1,10 @@
 """Prepare the embedded Dagster instance that ``segmart`` runs in.
 
 A fresh ``DAGSTER_HOME`` gets a ``dagster.yaml`` (SQLite storage, one writer at a time on the
-DuckDB warehouse), its storage tables and the warehouse pool, once, under a file lock. Left to
-the first runs, two processes starting together on a fresh home race: both create the SQLite
-tables ("table runs already exists") or both insert the pool's default row (unique key).
+DuckDB warehouse, one queued run at a time), its storage tables and the warehouse pool, once,
+under a file lock. Left to the first runs, two processes starting together on a fresh home
+race: both create the SQLite tables ("table runs already exists") or both insert the pool's
+default row (unique key).
 """
 
 from __future__ import annotations
@@ -14,11 +15,17 @@ from pathlib import Path
 from pipelines.resources import WAREHOUSE_POOL
 
 DAGSTER_YAML = """\
-# Written by segmart for the embedded default: local SQLite storage, one writer at a time
-# on the DuckDB warehouse. See docs/dagster.postgres.yaml for the production shape.
+# Written by segmart for the embedded default: local SQLite storage, one run at a time.
+# pools: every asset that writes the DuckDB warehouse is in the pool duckdb_warehouse, one
+#   step of it at a time. runs: the run queue (schedules, sensors, the UI; `make dev`) starts
+#   one run at a time. `segmart run` holds {home}/state/run.lock for its run, one per home.
+# SQLite has no row locks, so Dagster's pool claims are not atomic between processes: for
+# runs that must overlap use the PostgreSQL instance, docs/dagster.postgres.yaml.
 concurrency:
   pools:
     default_limit: 1
+  runs:
+    max_concurrent_runs: 1
 telemetry:
   enabled: false
 """

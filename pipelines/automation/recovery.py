@@ -2,10 +2,12 @@
 
 Kernel locks die with their process (see :mod:`pipelines.locks`), but Dagster's run storage
 does not know the process is gone: the run stays ``STARTED`` and, worse, keeps the single slot
-of the warehouse pool it held, so the next run would wait for that slot forever. Before a run,
-:func:`recover_dead_runs` finds runs whose in-process executor PID (recorded by Dagster's
-"Executing steps in process (pid: N)" engine event) is no longer alive, marks them failed
-and frees their pool slots, logging one line each.
+of the warehouse pool it held, so the next run would wait for that slot forever. ``segmart
+run`` tags each run it executes in process with its own PID (:func:`pid_tags`, the tag
+``segmart/pid``). Before a run, under the home's run lock, :func:`recover_dead_runs` finds the
+unfinished runs so tagged whose process no longer exists, marks them failed and frees their
+pool slots, logging one line each. Runs without the tag (launched by the daemon or the UI) are
+left to Dagster's own run monitoring.
 
 Only for the embedded SQLite instance (one machine, PIDs are meaningful). A production instance
 on PostgreSQL relies on Dagster's run monitoring in the daemon (docs/dagster.postgres.yaml).
@@ -15,31 +17,29 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
 import dagster as dg
 
 from pipelines.locks import describe_pid, pid_alive, process_started_at
 
 log = logging.getLogger(__name__)
+PID_TAG = "segmart/pid"
 UNFINISHED = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-_PID = re.compile(r"\(pid: (\d+)\)")
 
 
-def run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The PID of the process that executed ``run_id`` in process, if Dagster recorded it."""
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20
-    ).records
-    for record in records:
-        match = _PID.search(record.event_log_entry.message or "")
-        if match:
-            return int(match.group(1))
-    return None
+def pid_tags() -> dict[str, str]:
+    """The tags of a run executed in this process: which process runs it."""
+    return {PID_TAG: str(os.getpid())}
+
+
+def run_pid(run: dg.DagsterRun) -> int | None:
+    """The PID of the process that executes ``run`` in process, from its ``segmart/pid`` tag."""
+    value = run.tags.get(PID_TAG, "")
+    return int(value) if value.isdigit() else None
 
 
 def _runs_in(pid: int, run_started: float | None) -> bool:
@@ -61,9 +61,9 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     recovered = []
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED)):
         run = record.dagster_run
-        pid = run_pid(instance, run.run_id)
+        pid = run_pid(run)
         if pid is None or (pid != os.getpid() and _runs_in(pid, record.start_time)):
-            continue  # not started in process yet, or still running
+            continue  # not run by `segmart run`, or still running
         message = (
             f"run {run.run_id} was left {run.status.value} by {describe_pid(pid)}, which no "
             "longer exists (killed or crashed); marked failed and its warehouse pool slot freed"

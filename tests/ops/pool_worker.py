@@ -11,9 +11,6 @@ import time
 import dagster as dg
 import duckdb
 
-# as in segmart's code location: pool claims on the SQLite instance are atomic between processes
-from pipelines.automation import sqlite_pools  # noqa: F401
-
 POOL = "duckdb_warehouse"  # pipelines.resources.WAREHOUSE_POOL (kept standalone on purpose)
 HOLD_SECONDS = 1.5
 

@@ -28,6 +28,7 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import dagster as dg
+    from pipelines.automation.recovery import pid_tags
 
     @dg.asset(pool="duckdb_warehouse")
     def writes_the_warehouse():
@@ -37,7 +38,9 @@ CHILD = textwrap.dedent(
     job = dg.define_asset_job("one_writer", [writes_the_warehouse])
     defs = dg.Definitions(assets=[writes_the_warehouse], jobs=[job])
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("one_writer").execute_in_process(instance=instance)
+        job = defs.resolve_job_def("one_writer")
+        # tagged with its PID as `segmart run` tags its runs
+        result = job.execute_in_process(instance=instance, tags=pid_tags())
     print("success" if result.success else "failure")
     """
 )
