@@ -6,8 +6,6 @@ source ``ml`` feeds ``fct_attribution`` (models ``markov`` and ``shapley``) and 
 after it (tag ``after_ml``, pipelines/transform/dbt_cluster_assets.py).
 """
 
-from __future__ import annotations
-
 import time
 
 import dagster as dg
