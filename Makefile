@@ -10,11 +10,12 @@ SCALE ?= 0.1
 SEED ?= 42
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo dev test test-fast lint fix bench lock clean docs
+.PHONY: help venv demo dev test test-fast test-slow lint fix bench lock clean docs
 
 help:
 	@echo "make demo   generate demo data, run the whole pipeline, print where the marts are"
-	@echo "make test   run the test suite"
+	@echo "make test   run the test suite: make test-fast, then the slow suites"
+	@echo "make test-fast  the blocking tier: ruff, unit and dbt tests, one end-to-end run"
 	@echo "make dev    Dagster UI on http://127.0.0.1:3000"
 	@echo "make lint | fix | bench | lock | clean"
 
@@ -37,11 +38,22 @@ dev: $(STAMP)
 	$(BIN)/python -m pipelines.automation.instance $(DAGSTER_HOME)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
+# Two tiers. `make test-fast` is the blocking one (first in CI, under 10 minutes on 2 cores):
+# ruff, then the tests tests/conftest.py marks `fast` (every test not marked slow, the dbt
+# builds on small inputs, one end-to-end run of the real job on real exports). `make test`
+# runs it, then everything else: the slow end-to-end, fault, Spark and browser suites. Each
+# tier is one pytest session; one that selects nothing (pytest's exit 5, e.g. with
+# PYTEST_ARGS=tests/some_file.py) is not a failure.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=30
 
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+test: test-fast
+	$(PYTEST) -m "not fast" $(PYTEST_ARGS) || test $$? -eq 5
+
+test-fast: lint
+	$(PYTEST) -m fast $(PYTEST_ARGS) || test $$? -eq 5
+
+test-slow: $(STAMP)
+	$(PYTEST) -m "not fast" $(PYTEST_ARGS) || test $$? -eq 5
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines tests benchmarks

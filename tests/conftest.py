@@ -39,7 +39,11 @@ LONGEST_FIRST = (
     "tests/reliability/test_pipeline_faults.py",
     "tests/pipeline/test_partitions.py",
     "tests/pipeline/test_demo_run.py",
-    "tests/pipeline/test_subsets.py",
+    "tests/pipeline/test_subsets_shop.py",
+    "tests/reliability/test_pipeline_faults_disk.py",
+    "tests/pipeline/test_subsets_web_ads.py",
+    "tests/reliability/test_pipeline_faults_landings.py",
+    "tests/pipeline/test_subsets_crm.py",
     "tests/quality/test_reconcile.py",
     "tests/spark/test_spark_parity.py",
     "tests/pipeline/test_gating.py",
@@ -49,8 +53,19 @@ LONGEST_FIRST = (
 )
 
 
+# The blocking tier, `make test-fast` (first in CI, under 10 minutes on 2 cores): every test
+# not marked slow, the dbt builds on small inputs and one end-to-end run of the real job on
+# real exports. Marked `fast` here; `make test` runs `-m fast`, then `-m "not fast"`.
+FAST_TIER = ("tests/dbt/", "tests/kpi/", "tests/pipeline/test_fixture_run.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
-    """Longest modules first, then the other slow ones, then the rest (order kept within)."""
+    """Mark the blocking tier; then longest modules first, then the other slow ones, then the
+    rest (order kept within)."""
+    for item in items:
+        if not item.get_closest_marker("slow") or item.nodeid.startswith(FAST_TIER):
+            item.add_marker(pytest.mark.fast)
     rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
 
     def weight(item) -> tuple[int, int]:

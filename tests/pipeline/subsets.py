@@ -3,7 +3,14 @@ files in ../shared/fixtures (slices of the large ones), each run end to end with
 Dagster job. Each home publishes on its first run; the marts whose inputs did not land are
 published empty with their columns and said so; three or more KPIs per home equal a pandas
 computation from the landed files. A home whose input vanished after an accepted run still
-blocks at the mart gate."""
+blocks at the mart gate.
+
+The tests are split over three modules, two subsets each, so that no module runs for more
+than a few minutes (each home is one pipeline run): test_subsets_shop.py (orders, orders with
+ad spend, and the collapse test), test_subsets_crm.py (Maven CRM; leads and deals without
+accounts), test_subsets_web_ads.py (GA4 events; ad spend). Each imports the tests below and
+declares its ``subset_run`` with :func:`subset_fixture`.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +27,6 @@ from pipelines.mart_inputs import empty_marts, entity_rows, mart_inputs
 from pipelines.reporting.summary import summarise
 from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import check_results, run_job
-
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("subsets")]
 
 RETAIL = "uci_online_retail_ii_2009_2010/online_retail_II_2009-2010.parquet"
 RETAIL_INVOICES = 300  # the first invoices of Online Retail II (Dec 2009): credit notes too
@@ -83,11 +88,17 @@ def orders_run(tmp_path_factory, shared_fixtures):
     return _run_subset("orders", tmp_path_factory, shared_fixtures)
 
 
-@pytest.fixture(scope="module", params=list(SUBSETS))
-def subset_run(request, tmp_path_factory, shared_fixtures):
-    if request.param == "orders":
-        return request.getfixturevalue("orders_run")
-    return _run_subset(request.param, tmp_path_factory, shared_fixtures)
+def subset_fixture(names: list[str]):
+    """A module's ``subset_run`` fixture: one home per subset in ``names``, run once."""
+    assert set(names) <= set(SUBSETS), names
+
+    @pytest.fixture(scope="module", params=names)
+    def subset_run(request, tmp_path_factory, shared_fixtures):
+        if request.param == "orders":
+            return request.getfixturevalue("orders_run")
+        return _run_subset(request.param, tmp_path_factory, shared_fixtures)
+
+    return subset_run
 
 
 def _marts(home: Path, sql: str) -> pd.DataFrame:
