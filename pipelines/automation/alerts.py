@@ -10,16 +10,24 @@ import dagster as dg
 from pipelines.settings import home_paths
 
 
+def alert_json(record: dict) -> str:
+    """The alert as JSON text only: every value a JSON string or number, and ``<``, ``>``,
+    ``&`` (and non-ASCII) as ``\\u`` escapes, so that export text in an error message (a
+    campaign name such as ``<script>…``) stays text in whatever renders the payload."""
+    text = json.dumps(record, sort_keys=True, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def write_alert(record: dict, home: str | None = None) -> None:
     paths = home_paths(home)
     paths.state.mkdir(parents=True, exist_ok=True)
     with (paths.state / "alerts.log").open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.write(alert_json(record) + "\n")
     url = os.environ.get("SEGMART_ALERT_WEBHOOK_URL")
     if url:
         request = urllib.request.Request(
             url,
-            data=json.dumps(record).encode(),
+            data=alert_json(record).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )

@@ -46,15 +46,20 @@ def gx_validation_result(run: SuiteRun):
     for o in run.outcomes:
         meta = {**o.expectation.meta, "evaluated_on": o.evaluated_on}
         config = ExpectationConfiguration(type=o.expectation.type, kwargs=o.kwargs, meta=meta)
+        result = o.gx_result_dict()
+        if "observed_value" in result:
+            result["observed_value"] = _as_text(result["observed_value"])
         results.append(
             ExpectationValidationResult(
                 success=o.success,
                 expectation_config=config,
-                result=o.gx_result_dict(),
+                result=result,
                 exception_info={
                     "raised_exception": bool(o.exception),
-                    "exception_message": o.exception,
-                    "exception_traceback": None,
+                    "exception_message": o.exception,  # a template parameter: GX escapes it
+                    # GX puts the traceback into the page as a template (raw HTML): segmart
+                    # keeps none, and None made GX's renderer fail
+                    "exception_traceback": "",
                 },
             )
         )
@@ -83,6 +88,19 @@ def gx_validation_result(run: SuiteRun):
             },
         },
     )
+
+
+def _as_text(value: object) -> object:
+    """``value`` with its strings HTML-escaped: GX renders an observed value into the page as
+    raw HTML, and an observed value can be export text (a campaign name, a UTM value).
+    Expectation parameters, failing keys and exception messages GX escapes itself."""
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, list | tuple):
+        return [_as_text(v) for v in value]
+    if isinstance(value, dict):
+        return {html.escape(str(k)): _as_text(v) for k, v in value.items()}
+    return value
 
 
 @functools.cache
