@@ -2,8 +2,8 @@
 
 Copies a built home (never touches it) and runs the pipeline's ``dbt build`` invocations on
 the copy, in the pipeline's order and with its selections (pipelines/transform/dbt_assets.py,
-dbt_cluster_assets.py): ``segmart_dbt_upstream``, ``segmart_dbt_daily`` (no partition: full
-refresh), ``segmart_dbt``, ``segmart_dbt_after_ml``. Then it reads each ``run_results.json``.
+dbt_cluster_assets.py): ``segmart_dbt`` (a full refresh of the incremental models) and
+``segmart_dbt_after_ml``. Then it reads each ``run_results.json``.
 
     python -m benchmarks.dbt_profile                      # the scale 0.1 benchmark home
     python -m benchmarks.dbt_profile --home H --top 30    # another built home
@@ -28,7 +28,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from pipelines.settings import DBT_PROJECT_DIR, REPO_ROOT, HomePaths
-from pipelines.transform.partitions import PARTITIONED_TAG, all_window_env
 from pipelines.transform.project import dbt_env, dbt_executable, dbt_vars
 
 DEFAULT_HOME = REPO_ROOT / "benchmarks" / "cache" / "scale_0.1_seed_42" / "runs" / "pipeline"
@@ -36,14 +35,7 @@ AFTER_ML_TAG = "after_ml"  # pipelines/transform/dbt_cluster_assets.py
 
 # (name, select, exclude, extra args): as the @dbt_assets run them without a subset
 INVOCATIONS: list[tuple[str, str, str, list[str]]] = [
-    (
-        "segmart_dbt_upstream",
-        f"+tag:{PARTITIONED_TAG}",
-        f"tag:{PARTITIONED_TAG} tag:{AFTER_ML_TAG}",
-        [],
-    ),
-    ("segmart_dbt_daily", f"tag:{PARTITIONED_TAG}", "", ["--full-refresh"]),
-    ("segmart_dbt", "fqn:*", f"+tag:{PARTITIONED_TAG} tag:{AFTER_ML_TAG}", []),
+    ("segmart_dbt", "fqn:*", f"tag:{AFTER_ML_TAG}", ["--full-refresh"]),
     ("segmart_dbt_after_ml", f"tag:{AFTER_ML_TAG}", "", []),
 ]
 # copied from the home: what dbt reads (the rest, e.g. serving/ and dagster_home/, is not)
@@ -108,7 +100,6 @@ def profile(home: Path, only: set[str] | None) -> dict:
     """Run the invocations on ``home`` (a copy); per invocation its wall and node timings."""
     dbt_env(HomePaths(home))
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    env.update({name: "" for name in all_window_env()})  # no window: the full refresh
     target = home / "dbt_target"
     variables = dbt_vars(home)
     parse_s = run_dbt(["parse", "--vars", variables], target, env)

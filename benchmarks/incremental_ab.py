@@ -8,6 +8,13 @@ staging views name it), the new-day files landed, and ``segmart run`` measured. 
 median wall time and phases of each and the ratio current / baseline; ``--json`` writes them.
 
     python -m benchmarks.incremental_ab --baseline a2c4f9a --scale 1 --repeat 2
+
+``--versus-full`` measures one checkout alone instead: a full run of the base landing plus the
+new day on a fresh home, and one new day after a full run of the base landing (the home
+restored from its pristine copy each time), alternating, ``--repeat`` times; it prints both
+medians and the ratio one new day / full run (the goal of issue 21.2: <= 0.15 at scale 10).
+
+    python -m benchmarks.incremental_ab --versus-full --scale 1 --repeat 2
 """
 
 from __future__ import annotations
@@ -73,14 +80,67 @@ def compare(baseline: str, scale: float, seed: int, repeat: int, work: Path) -> 
     }
 
 
+def versus_full(scale: float, seed: int, repeat: int, work: Path, repo: Path = REPO_ROOT) -> dict:
+    """One new day against a full run of the same data, the code of ``repo``, side by side."""
+    root = ensure_dataset(scale, seed)
+    incremental = work / "incremental" / "home"
+    fresh_home(incremental, root / "base")
+    m, _ = segmart_run(incremental, repo=repo)
+    if m.returncode != 0:
+        raise SystemExit(f"the base run failed (see {incremental / 'logs'})")
+    shutil.copytree(incremental, work / "incremental" / "pristine", symlinks=True)
+    out = {"full": {"wall_s": [], "phases": []}, "one_new_day": {"wall_s": [], "phases": []}}
+    for i in range(repeat):
+        order = ["full", "one_new_day"] if i % 2 == 0 else ["one_new_day", "full"]
+        for name in order:
+            if name == "full":
+                home = work / "full" / "home"
+                shutil.rmtree(home, ignore_errors=True)
+                fresh_home(home, root / "base")
+            else:
+                home = incremental
+                _restore(work / "incremental" / "pristine", home)
+            land_new_day(root / "new_day", home)
+            m, info = segmart_run(home, repo=repo)
+            if m.returncode != 0:
+                raise SystemExit(f"{name}: the run failed (see {home / 'logs'})")
+            log(f"{name}: {m.wall_s:.1f} s {info['phases']}")
+            out[name]["wall_s"].append(round(m.wall_s, 2))
+            out[name]["phases"].append(info["phases"])
+    medians = {name: statistics.median(v["wall_s"]) for name, v in out.items()}
+    return {
+        "scale": scale,
+        "runs": out,
+        "median_s": medians,
+        "one_new_day_over_full": round(medians["one_new_day"] / medians["full"], 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", required=True, help="a commit to compare against")
+    parser.add_argument("--baseline", help="a commit to compare against")
+    parser.add_argument(
+        "--versus-full", action="store_true", help="one new day against a full run, this code"
+    )
+    parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="checkout (--versus-full)")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
+    if args.versus_full:
+        with tempfile.TemporaryDirectory(prefix="incremental_vs_full_") as tmp:
+            result = versus_full(args.scale, args.seed, args.repeat, Path(tmp), args.repo)
+        for name, runs in result["runs"].items():
+            print(f"{name:<12} {runs['wall_s']} s (median {result['median_s'][name]})")
+            for phases in runs["phases"]:
+                print(f"             {phases}")
+        print(f"one new day / full run: {result['one_new_day_over_full']}")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
+    if not args.baseline:
+        parser.error("--baseline or --versus-full")
     with tempfile.TemporaryDirectory(prefix="incremental_ab_") as tmp:
         try:
             result = compare(args.baseline, args.scale, args.seed, args.repeat, Path(tmp))

@@ -99,9 +99,14 @@ def generate(scale: float, seed: int, out: str | None, home: str | None) -> None
 @click.option("--no-checks", is_flag=True, help="Skip the Great Expectations checks (benchmarks).")
 @click.option("--force", is_flag=True, help="Run even when nothing changed since the last run.")
 @click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Rebuild the incremental dbt models completely (docs/incremental.md); implies --force.",
+)
+@click.option(
     "--verbose", "-v", is_flag=True, help="Print Dagster's event stream and dbt's output too."
 )
-def run(home: str | None, no_checks: bool, force: bool, verbose: bool) -> None:
+def run(home: str | None, no_checks: bool, force: bool, full_refresh: bool, verbose: bool) -> None:
     """Run the whole pipeline once: ingest → checks → dbt → checks → publish.
 
     Prints one line per phase and a summary; Dagster's event stream and dbt's output go to
@@ -109,11 +114,11 @@ def run(home: str | None, no_checks: bool, force: bool, verbose: bool) -> None:
     saying why, when nothing changed since the last successful run
     (pipelines/automation/up_to_date.py).
     """
-    if not (no_checks or force) and _nothing_new(home):
+    if not (no_checks or force or full_refresh) and _nothing_new(home):
         return
     root = _use_home(home)
     with _exclusive_run(root):
-        ok = _run_recorded(skip_checks=no_checks, verbose=verbose)
+        ok = _run_recorded(skip_checks=no_checks, verbose=verbose, full_refresh=full_refresh)
     _print_summary(root, verbose)
     if not ok:
         sys.exit(1)
@@ -269,7 +274,8 @@ def forget(email: str, home: str | None, rebuild: bool) -> None:
     click.echo(str(report))
     if rebuild:
         with _exclusive_run(root):
-            ok = _run_pipeline(skip_checks=False)
+            # rows erased from raw are no rows loaded: the incremental models are rebuilt
+            ok = _run_pipeline(skip_checks=False, full_refresh=True)
         if not ok:
             sys.exit(1)
 
@@ -317,27 +323,26 @@ def _nothing_new(home: str | os.PathLike | None) -> bool:
     return verdict.up_to_date
 
 
-def _run_recorded(skip_checks: bool, verbose: bool = False) -> bool:
+def _run_recorded(skip_checks: bool, verbose: bool = False, full_refresh: bool = False) -> bool:
     """``_run_pipeline``, with the up-to-date record dropped first and written on success."""
     from pipelines.automation import up_to_date
 
     paths = home_paths()
     up_to_date.forget_record(paths)
-    ok = _run_pipeline(skip_checks, verbose)
+    ok = _run_pipeline(skip_checks, verbose, full_refresh)
     if ok and not skip_checks:
         up_to_date.record_success(paths)
     return ok
 
 
-def _run_pipeline(skip_checks: bool, verbose: bool = False) -> bool:
+def _run_pipeline(skip_checks: bool, verbose: bool = False, full_refresh: bool = False) -> bool:
     """Run the pipeline in process against the instance in DAGSTER_HOME (run history kept).
 
-    One run of the full job without a partition, as the landing sensor starts it: ingest,
-    checks, dbt, checks, publish. After the ingest, the daily-partitioned dbt models build
-    what the raw layer gained since their last build (pipelines/transform/catchup.py): a full
-    refresh (fresh home, changed columns, removed files), the days from the earliest new date
-    on, or nothing. ``--no-checks`` (benchmarks) runs the job without checks as a full
-    refresh (tag ``segmart/full_refresh=true``), so its timings stay comparable.
+    One run of the full job, as the landing sensor starts it: ingest, checks, dbt, checks,
+    publish. The incremental dbt models build the rows loaded since their last build
+    (docs/incremental.md); ``full_refresh`` (tag ``segmart/full_refresh=true``) rebuilds them
+    completely. ``--no-checks`` (benchmarks) runs the job without checks as a full refresh,
+    so its timings stay comparable.
 
     The terminal gets one line per phase and, on failure, what failed in words; Dagster's
     event stream and dbt's output go to the run log (pipelines/automation/progress.py), and
@@ -353,10 +358,10 @@ def _run_pipeline(skip_checks: bool, verbose: bool = False) -> bool:
     from pipelines.automation.jobs import FULL_REFRESH_JOB_NAME, NO_CHECKS_JOB_NAME
     from pipelines.automation.recovery import pid_tags
     from pipelines.definitions import defs
-    from pipelines.transform.catchup import FULL_REFRESH_TAG
+    from pipelines.transform.incremental import FULL_REFRESH_TAG
 
     tags = {"segmart/invocation": uuid.uuid4().hex[:12], **pid_tags()}
-    if skip_checks:
+    if skip_checks or full_refresh:
         tags[FULL_REFRESH_TAG] = "true"
     job = defs().resolve_job_def(NO_CHECKS_JOB_NAME if skip_checks else FULL_REFRESH_JOB_NAME)
     log = progress.new_run_log(home_paths().root)

@@ -1,12 +1,9 @@
 """Jobs: the whole refresh, and the ingest-and-onwards run a landing sensor starts.
 
-The full job holds the daily-partitioned dbt models (pipelines/transform/partitions.py) and
-the unpartitioned rest, which Dagster allows in one job. Launched with a partition or a
-partition range (the daily schedule, a backfill: one run per range), the partitioned models
-rebuild that window; launched without one (the landing sensor, `segmart run`, `dagster job
-execute`) they build what the raw layer gained since their last build, after the run's ingest
-(pipelines/transform/catchup.py); tagged `segmart/full_refresh=true` they are rebuilt
-completely. Unpartitioned assets are rebuilt in every run.
+Every asset is unpartitioned. A run ingests new landing files and builds the dbt project in
+one ``dbt build`` (and one more after the k-means step); the incremental models build the rows
+loaded since their last build (docs/incremental.md). Tagged `segmart/full_refresh=true`
+(`segmart run --full-refresh`, or the tag set in the launchpad) they are rebuilt completely.
 """
 
 from __future__ import annotations
@@ -19,9 +16,9 @@ full_refresh_job = dg.define_asset_job(
     FULL_REFRESH_JOB_NAME,
     selection=dg.AssetSelection.all(),
     description=(
-        "Ingest new landing files, check, build the dbt models (the daily-partitioned ones for "
-        "the selected partitions, the days new in the raw layer without a partition), check the "
-        "marts, publish."
+        "Ingest new landing files, check, build the dbt models (the incremental ones: the rows "
+        "loaded since their last build; tag segmart/full_refresh=true rebuilds them), check "
+        "the marts, publish."
     ),
 )
 

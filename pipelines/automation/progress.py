@@ -216,8 +216,8 @@ class RunProgress:
         if phase.index == PUBLISH and isinstance(meta.get("rows"), dict):
             facts["marts"] = len(meta["rows"])
             facts["rows"] = sum(meta["rows"].values())
-        if "segmart/build_reason" in meta:
-            facts["daily"] = str(meta["segmart/build_reason"])
+        if "segmart/incremental" in meta:
+            facts["incremental"] = str(meta["segmart/incremental"])
 
     def phase_of(self, step_key: str) -> Phase:
         step = self.steps.get(step_key) or Step()
@@ -323,8 +323,8 @@ def _phase_detail(phase: Phase, steps: list[Step]) -> str:
         return checks
     if phase.index == MODELS:
         text = f"{len(phase.materialized)} models built, dbt tests: {checks}"
-        if facts.get("daily"):
-            text += f"; daily partitions: {facts['daily']}"
+        if facts.get("incremental"):
+            text += f"; incremental models: {facts['incremental']}"
         return text
     if "marts" in facts:
         return f"{facts['marts']} marts published ({facts['rows']:,} rows)"

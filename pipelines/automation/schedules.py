@@ -6,19 +6,18 @@ import dagster as dg
 
 from pipelines.automation.jobs import full_refresh_job
 
-# A partitioned schedule of the full job: at 06:00 UTC it requests the partition of the day
-# that just ended (the newest daily partition). That run ingests new landing files, rebuilds
-# the daily-partitioned dbt models for the day plus the look-back days before it
-# (partitions.lookback_days) and everything unpartitioned (dimensions, KPI marts), checks and
-# publishes. A missed tick is not caught up; backfill the missing days instead.
-daily_refresh_schedule = dg.build_schedule_from_partitioned_job(
-    full_refresh_job,
+# At 06:00 UTC a run of the full job, as the landing sensor starts it: ingest new landing
+# files, build the dbt project (the incremental models: the rows loaded since their last
+# build, docs/incremental.md), check and publish. A missed tick is caught up by the next run,
+# whatever day it is: what a run builds follows what was loaded, not the calendar.
+daily_refresh_schedule = dg.ScheduleDefinition(
     name="daily_refresh",
-    hour_of_day=6,
-    minute_of_hour=0,
+    job=full_refresh_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description=(
-        "Every day at 06:00 UTC: ingest, the previous day's partition of the dated facts "
-        "(look-back included) and a refresh of every unpartitioned mart."
+        "Every day at 06:00 UTC: ingest, the rows loaded since the last build of the "
+        "incremental models, a refresh of every other mart, checks, publish."
     ),
 )

@@ -21,13 +21,6 @@ from pipelines.ingest.loader import (
 from pipelines.ingest.manifest import Manifest
 from pipelines.ingest.mapping import load_mapping_set
 from pipelines.resources import SegmartHome
-from pipelines.transform.partitions import (
-    MAX_RECORDED_DAYS,
-    PARTITIONED_ENTITIES,
-    daily_partitions,
-    partition_settings,
-    run_partition_range,
-)
 
 GROUPS = {"crm": "raw_crm", "web": "raw_web", "ads": "raw_ads"}
 DESCRIPTIONS = {
@@ -42,7 +35,7 @@ DESCRIPTIONS = {
 }
 
 
-def _spec(ent: Entity, partitions_def: dg.DailyPartitionsDefinition) -> dg.AssetSpec:
+def _spec(ent: Entity) -> dg.AssetSpec:
     key = ", ".join(ent.key)
     return dg.AssetSpec(
         key=dg.AssetKey(ent.asset_key),
@@ -59,7 +52,6 @@ def _spec(ent: Entity, partitions_def: dg.DailyPartitionsDefinition) -> dg.Asset
             "segmart/dated_by": ent.dated_by or "-",
         },
         skippable=True,
-        partitions_def=partitions_def if ent.name in PARTITIONED_ENTITIES else None,
     )
 
 
@@ -71,7 +63,7 @@ def raw_row_count(home, entity_name: str) -> int:
 
 def rows_by_day(home, ent: Entity, loaded: list[FileResult]) -> dict[str, int]:
     """{UTC day: rows} of the raw files just written for a dated entity (its ``dated_by``
-    column); what the daily partitions downstream will rebuild. Empty when not dated."""
+    column), shown in the materialization's metadata. Empty when not dated."""
     files = [home.raw / ent.name / f"{f.file_hash}.parquet" for f in loaded if f.rows_written]
     files = [str(p) for p in files if p.exists()]
     if not ent.dated_by or not files:
@@ -154,46 +146,14 @@ def _invalid_mappings(report: IngestReport) -> dict[str, dg.MetadataValue]:
     }
 
 
-def day_records(
-    context: AssetExecutionContext,
-    ent: Entity,
-    by_day: dict[str, int],
-    partitions_def: dg.DailyPartitionsDefinition,
-):
-    """In a run without a partition, one materialization per day of a partitioned entity's
-    new rows (rows of that day as metadata), so that Dagster's partition status shows the
-    days the new files brought. Days outside the partitions (before ``start_date``, today)
-    are not partitions; more than MAX_RECORDED_DAYS days (a first load of years of history)
-    are not recorded one by one. A partitioned run's own partitions are Dagster's record."""
-    if ent.name not in PARTITIONED_ENTITIES or run_partition_range(context) is not None:
-        return
-    existing = set(partitions_def.get_partition_keys())
-    days = [day for day in by_day if day in existing]
-    if len(days) > MAX_RECORDED_DAYS:
-        context.log.info(
-            f"{ent.name}: new rows on {len(days)} days: not recorded per day "
-            f"(over {MAX_RECORDED_DAYS})"
-        )
-        return
-    key = dg.AssetKey(ent.asset_key)
-    for day in days:
-        yield dg.AssetMaterialization(
-            asset_key=key, partition=day, metadata={"rows_written": by_day[day]}
-        )
-
-
 def build_ingest_landing() -> dg.AssetsDefinition:
-    """The multi-asset of every raw entity; the dated facts (events, order lines, ad spend)
-    are daily-partitioned like the models that follow them (pipelines/transform/partitions.py).
-    """
-    partitions_def = daily_partitions(partition_settings())
+    """The multi-asset of every raw entity (unpartitioned, like every asset: the dbt models
+    downstream build what was loaded since their last build, docs/incremental.md)."""
 
     @dg.multi_asset(
         name="ingest_landing",
-        specs=[_spec(e, partitions_def) for e in entities().values()],
+        specs=[_spec(e) for e in entities().values()],
         can_subset=True,
-        # a backfill of raw days is one run, like the models' (one policy for the whole job)
-        backfill_policy=dg.BackfillPolicy.single_run(),
         description="Load new landing files into the raw layer (exactly once per file content).",
     )
     def ingest_landing(context: AssetExecutionContext, segmart: SegmartHome):
@@ -208,7 +168,6 @@ def build_ingest_landing() -> dg.AssetsDefinition:
             if ent.name in selected:
                 by_day = rows_by_day(home, ent, loaded_files(report, ent))
                 yield materialize_result(report, home, ent, by_day)
-                yield from day_records(context, ent, by_day, partitions_def)
 
     return ingest_landing
 

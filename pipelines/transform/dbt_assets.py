@@ -1,8 +1,14 @@
-"""``@dbt_assets`` running ``dbt build``: models become assets, dbt tests asset checks."""
+"""``@dbt_assets`` running ``dbt build``: models become assets, dbt tests asset checks.
 
-import os
+One ``dbt build`` per run for the whole project (``segmart_dbt``), and one more for the models
+after the Python steps that read marts and write tables dbt reads again (the k-means assets:
+``segmart_dbt_after_ml`` in dbt_cluster_assets.py). Every asset is unpartitioned; the
+incremental models build the rows loaded since their last build on their own
+(docs/incremental.md), and a run passes ``--full-refresh`` when pipelines/transform/incremental.py
+says so.
+"""
+
 from collections.abc import Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -15,18 +21,21 @@ from dagster_dbt import (
 
 from pipelines.quality.gate import enforce_upstream_checks
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
-from pipelines.transform import dagster_workaround  # noqa: F401  (runs without a partition)
-from pipelines.transform.catchup import DailyBuild, daily_build, save_snapshot
-from pipelines.transform.partitions import (
-    DATED_ENTITIES,
-    MAX_RECORDED_DAYS,
-    PARTITIONED_TAG,
-    all_window_env,
-    daily_partitions,
-    partition_settings,
-    run_partition_range,
+from pipelines.transform.incremental import (
+    fingerprint,
+    full_refresh_reason,
+    incremental_model_names,
+    record_build,
 )
-from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
+from pipelines.transform.project import (
+    build_args,
+    dbt_env,
+    dbt_project,
+    dbt_vars,
+    ensure_manifest,
+)
+
+AFTER_ML_TAG = "after_ml"
 
 
 class SegmartDbtTranslator(DagsterDbtTranslator):
@@ -70,185 +79,47 @@ def _upstream_of_selection(context: dg.AssetExecutionContext) -> set[dg.AssetKey
     } - set(context.assets_def.keys)
 
 
-@contextmanager
-def _window_env(values: dict[str, str]):
-    """The window variables (partitions.all_window_env) set for dbt while the block runs,
-    then restored."""
-    previous = {name: os.environ.get(name) for name in all_window_env()}
-    os.environ.update({name: values.get(name, "") for name in previous})
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _unchanged_outputs(context: dg.AssetExecutionContext, build: DailyBuild):
-    """Nothing to build: no dbt run, and no materialization unless this run goes on below.
-
-    Dagster skips a whole step when an output it reads was not yielded (dagster#9408): the
-    unpartitioned models after the daily ones (every mart) would not be rebuilt. So when a
-    step downstream runs too, each model gets an output whose metadata says nothing was built
-    (the tables are left untouched); alone, the step yields nothing.
-    """
-    graph = context.job_def.asset_layer.asset_graph
-    own = set(context.assets_def.keys)
-    below = {child for key in context.selected_asset_keys for child in graph.get(key).child_keys}
-    if not (below - own) & _keys_in_run(context):
-        context.log.info("Nothing downstream in this run: no materialization")
-        return
-    for key in _selected_in_dependency_order(context):
-        name = context.assets_def.get_output_name_for_asset_key(key)
-        yield dg.Output(None, output_name=name, metadata=build.metadata())
-
-
-def _partition_materializations(
-    context: dg.AssetExecutionContext,
-    build: DailyBuild,
-    partitions_def: dg.DailyPartitionsDefinition,
-):
-    """In a run without a partition, one materialization per model and day an incremental
-    build rebuilt, so that Dagster's partition status shows those days as materialized (a
-    partitioned run gets them from Dagster itself). A full refresh, or a catch-up over more
-    than MAX_RECORDED_DAYS days (a late file far back, ``segmart forget``), records none:
-    years of days would cost minutes of event-log writes."""
-    if build.partition_range is None or run_partition_range(context) is not None:
-        return
-    for key in _selected_in_dependency_order(context):
-        model = key.path[-1]
-        own = build.model_range(model)
-        if own is None:  # a catch-up of another entity's days
-            continue
-        days = partitions_def.get_partition_keys_in_range(own)
-        if len(days) > MAX_RECORDED_DAYS:
-            context.log.info(
-                f"{model}: {len(days)} days rebuilt, not recorded per day "
-                f"(over {MAX_RECORDED_DAYS})"
-            )
-            continue
-        metadata = build.metadata(model)
-        for day in days:
-            yield dg.AssetMaterialization(asset_key=key, partition=day, metadata=metadata)
-
-
-def _selected_in_dependency_order(context: dg.AssetExecutionContext) -> list[dg.AssetKey]:
-    """The step's selected assets in dependency order, as Dagster requires of its outputs."""
-    graph = context.job_def.asset_layer.asset_graph
-    return [k for k in graph.toposorted_asset_keys if k in context.selected_asset_keys]
-
-
-def _keys_in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
-    graph = context.job_def.asset_layer.asset_graph
-    return set(context.run.asset_selection or graph.executable_asset_keys)
-
-
-def _with_build_metadata(context: dg.AssetExecutionContext, events, build: DailyBuild):
-    """dbt's events, each model's output with what the build did to that model."""
+def _with_build_metadata(context: dg.AssetExecutionContext, events, how: str, incremental):
+    """dbt's events; each incremental model's output says how it was built."""
     keys = context.assets_def.keys_by_output_name
     for event in events:
-        if isinstance(event, dg.Output):
-            model = keys[event.output_name].path[-1]
-            event = event.with_metadata({**event.metadata, **build.metadata(model)})
+        if isinstance(event, dg.Output) and keys[event.output_name].path[-1] in incremental:
+            event = event.with_metadata({**event.metadata, "segmart/incremental": how})
         yield event
 
 
 def build_dbt_assets() -> list[dg.AssetsDefinition]:
-    """The dbt project as three ``@dbt_assets``: what the daily models read, the daily
-    models, everything else.
-
-    The models tagged ``daily_partitioned`` (pipelines/transform/partitions.py) run with the
-    partition range's window; a backfill of a date range is one run (single-run backfill
-    policy, one ``dbt build`` over the whole window). Every other model is unpartitioned; those
-    after the daily models depend on all their partitions. Splitting the unpartitioned models
-    at the daily ones keeps the ops free of cycles, so Dagster never cuts an op into pieces
-    (a piece of seeds alone would run before the raw layer's blocking checks).
-    """
+    """The dbt project but the models after the k-means assets, as one ``@dbt_assets``."""
     project = dbt_project()
     manifest = ensure_manifest(project)
-    settings = partition_settings()
-    partitions_def = daily_partitions(settings)
-
-    def unpartitioned(name: str, select: str, exclude: str) -> dg.AssetsDefinition:
-        @dbt_assets(
-            manifest=manifest,
-            project=project,
-            dagster_dbt_translator=TRANSLATOR,
-            pool=WAREHOUSE_POOL,
-            name=name,
-            select=select,
-            exclude=exclude,
-        )
-        def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome):
-            """dbt build of the selected models (their tests run as asset checks)."""
-            dbt_env(segmart.paths)
-            enforce_upstream_checks(context, _upstream_of_selection(context))
-            yield from dbt.cli(build_args(segmart.home), context=context).stream()
-
-        return build
-
-    # seeds, staging and intermediate models the daily ones read; then every other model
-    # (after_ml: the models after the k-means assets, dbt_cluster_assets.py)
-    segmart_dbt_upstream = unpartitioned(
-        "segmart_dbt_upstream",
-        f"+tag:{PARTITIONED_TAG}",
-        f"tag:{PARTITIONED_TAG} tag:after_ml",
-    )
-    segmart_dbt = unpartitioned(
-        "segmart_dbt",
-        "fqn:*",
-        f"+tag:{PARTITIONED_TAG} tag:after_ml",
-    )
+    incremental = incremental_model_names(manifest)
 
     @dbt_assets(
         manifest=manifest,
         project=project,
         dagster_dbt_translator=TRANSLATOR,
         pool=WAREHOUSE_POOL,
-        name="segmart_dbt_daily",
-        select=f"tag:{PARTITIONED_TAG}",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        name="segmart_dbt",
+        exclude=f"tag:{AFTER_ML_TAG}",
     )
-    def segmart_dbt_daily(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome
-    ):
-        """dbt build of the daily-partitioned models over the run's window (look-back included).
-
-        A run tagged ``segmart/full_refresh=true`` rebuilds them completely; a partitioned run
-        (schedule, backfill) builds its partitions; a run without a partition (the landing
-        sensor, ``segmart run``) builds what the raw layer gained since their last build
-        (pipelines/transform/catchup.py), after this run's ingest. The materializations say
-        which window was built and why; such a catch-up also records each rebuilt day
-        (_partition_materializations).
-        """
+    def segmart_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome):
+        """dbt build of the selected models (their tests run as asset checks). The incremental
+        models build the rows loaded since their last build, or everything with
+        ``--full-refresh`` (tag ``segmart/full_refresh=true``, or their code changed:
+        pipelines/transform/incremental.py)."""
         dbt_env(segmart.paths)
         enforce_upstream_checks(context, _upstream_of_selection(context))
-        build = daily_build(
-            segmart.paths,
-            partitions_def,
-            manifest,
-            partition_settings(segmart.home).lookback_days,
-            dict(context.run.tags),
-            run_partition_range(context),
-        )
-        context.log.info(f"Daily-partitioned models: {build}")
-        if build.window is None:
-            yield from _unchanged_outputs(context, build)
-            return
         args = build_args(segmart.home)
-        if build.full_refresh:
+        current = fingerprint(manifest, dbt_vars(segmart.home))
+        reason = full_refresh_reason(segmart.paths, current, context.run.tags)
+        how = f"full refresh: {reason}" if reason else "rows loaded since the last build"
+        if reason:
             args.append("--full-refresh")
-        with _window_env(build.env()):
-            events = dbt.cli(args, context=context).stream()
-            yield from _with_build_metadata(context, events, build)
-        yield from _partition_materializations(context, build, partitions_def)
-        # the record covers every daily model: a run of only some of them leaves it for the
-        # next run
+        context.log.info(f"Incremental models: {how}")
+        events = dbt.cli(args, context=context).stream()
+        yield from _with_build_metadata(context, events, how, incremental)
         built = {key.path[-1] for key in context.selected_asset_keys}
-        if build.snapshot is not None and built >= set(DATED_ENTITIES):
-            save_snapshot(segmart.paths, build.snapshot)
+        if built >= incremental:  # a run of some models only leaves the record as it is
+            record_build(segmart.paths, current)
 
-    return [segmart_dbt_upstream, segmart_dbt_daily, segmart_dbt]
+    return [segmart_dbt]

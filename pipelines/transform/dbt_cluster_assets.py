@@ -1,9 +1,11 @@
 """The dbt models that read the k-means tables: their own ``@dbt_assets`` (tag ``after_ml``).
 
-Lineage dbt → Python → dbt: ``dim_accounts`` / ``dim_customers`` (main ``@dbt_assets``) →
+Lineage dbt → Python → dbt: ``dim_accounts`` / ``dim_customers`` (``segmart_dbt``) →
 ``account_clusters`` / ``customer_clusters`` (pipelines/segments) → these models. Keeping them
-out of the main ``@dbt_assets`` (which excludes ``tag:after_ml``) means no op-level cycle, so
-Dagster never has to split the main dbt op into subsets to plan a run.
+out of ``segmart_dbt`` (which excludes ``tag:after_ml``) means no op-level cycle, so Dagster
+never has to split the main dbt op into subsets to plan a run: a run is one ``dbt build`` for
+the project and one for these models, whatever Python steps sit between (k-means, and any
+step that follows the same pattern: its models tagged ``after_ml``).
 """
 
 import dagster as dg
@@ -11,10 +13,8 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.quality.gate import enforce_upstream_checks
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
-from pipelines.transform.dbt_assets import TRANSLATOR
+from pipelines.transform.dbt_assets import AFTER_ML_TAG, TRANSLATOR
 from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
-
-AFTER_ML_TAG = "after_ml"
 
 
 def build_dbt_cluster_assets() -> dg.AssetsDefinition:

@@ -27,8 +27,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 MARTS_SCHEMA = "marts"
-# the daily-partitioned models outside the marts schema, exported after a --window rebuild
-PARTITIONED_INTERMEDIATE = ("intermediate.int_sessions",)
+# the incremental models outside the marts schema that the parity test compares too (plain
+# tables on Spark: dbt_project/macros/incremental/load_time.sql)
+INCREMENTAL_INTERMEDIATE = ("intermediate.int_sessions",)
 # the staging models that keyed-hash personal data (pii_hash), exported by --export-hashes
 PII_HASHING_STAGING = (
     "staging.stg_crm__contacts",
@@ -145,20 +146,6 @@ def invoke_dbt(args: list[str], work: Path, project_dir: Path = DBT_PROJECT_DIR)
         raise SystemExit(f"dbt {' '.join(args)} failed: {result.exception or 'see the log above'}")
 
 
-def rebuild_window(start: str, end: str, dbt_vars: list[str], work: Path, project: Path) -> None:
-    """The incremental path of the daily-partitioned models on Spark (``insert_overwrite`` of
-    the window's days, dbt_project/macros/incremental/window.sql), as a Dagster partition
-    run does it: the window in SEGMART_WINDOW_START / SEGMART_WINDOW_END."""
-    os.environ.update({"SEGMART_WINDOW_START": start, "SEGMART_WINDOW_END": end})
-    try:
-        select = ["--select", "tag:daily_partitioned"]
-        no_tests = ["--exclude-resource-type", "test", "unit_test"]
-        invoke_dbt(["build", *dbt_vars, *select, *no_tests], work, project)
-    finally:
-        os.environ.pop("SEGMART_WINDOW_START")
-        os.environ.pop("SEGMART_WINDOW_END")
-
-
 def export_marts(out_dir: Path, schema: str = MARTS_SCHEMA, extra: tuple = ()) -> dict[str, int]:
     """Write every table of ``schema`` (and the ``extra`` schema.table names) as one Parquet
     file per table; returns row counts."""
@@ -198,12 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tests", action="store_true", help="exclude dbt tests")
     parser.add_argument("--vars", default=None, help="dbt --vars (JSON)")
     parser.add_argument(
-        "--window",
-        nargs=2,
-        metavar=("START", "END"),
-        help="then rebuild the daily-partitioned models incrementally for [START, END)",
-    )
-    parser.add_argument(
         "--catalog",
         choices=["in-memory", "hive"],
         default="in-memory",
@@ -226,12 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         build += ["--exclude-resource-type", "test", "unit_test"]
     try:
         invoke_dbt(build, work, project)
-        if args.window:
-            rebuild_window(*args.window, dbt_vars=dbt_vars, work=work, project=project)
     finally:  # export what was built even when some models failed (for the diagnosis)
         if args.export:
-            extra = PARTITIONED_INTERMEDIATE if args.window else ()
-            counts = export_marts(args.export.resolve(), extra=extra)
+            counts = export_marts(args.export.resolve(), extra=INCREMENTAL_INTERMEDIATE)
             (args.export / "_counts.json").write_text(json.dumps(counts, indent=2))
             print(f"exported {len(counts)} marts to {args.export}", flush=True)
         if args.export_hashes:

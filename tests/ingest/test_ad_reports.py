@@ -15,14 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -377,53 +374,3 @@ def test_all_time_rows_are_quarantined_in_the_run(ads_run):
     assert len(q) == data_rows
     assert q["_source_file"].unique().tolist() == ["ads/Campaign report all time.csv"]
     assert q["reason"].str.contains("Day segment").all()
-
-
-def _raw_spend(home: Path, name: str, rows: list[tuple[str, str | None]]) -> None:
-    """A raw ad_spend_daily file in the contract's types: (spend_date, period_end) rows."""
-    from pipelines.ingest.contract import entity
-
-    schema = entity("ad_spend_daily").arrow_schema()
-    folder = home / "raw" / "ad_spend_daily"
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(schema.empty_table(), folder / "_schema.parquet")
-    frame = pd.DataFrame(
-        {
-            "spend_date": [date.fromisoformat(d) for d, _ in rows],
-            "period_end": [date.fromisoformat(e) if e else None for _, e in rows],
-            "platform": "meta_ads",
-            "campaign_id": [f"c{i}" for i in range(len(rows))],
-            "spend": 1.0,
-            "currency": "INR",
-        }
-    )
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    full = [
-        table.column(f.name).cast(f.type) if f.name in frame else pa.nulls(len(frame), f.type)
-        for f in schema
-    ]
-    pq.write_table(pa.Table.from_arrays(full, schema=schema), folder / f"{name}.parquet")
-
-
-def test_a_new_period_report_plans_a_catch_up_over_all_its_days(tmp_path):
-    """After a build, a new period report (October 1..31) makes the next run rebuild
-    October 1..31 of the spend models, not October 1 alone (contract `dated_until`)."""
-    from pipelines.settings import home_paths
-    from pipelines.transform.catchup import declared_columns, plan_partitions, save_snapshot
-    from pipelines.transform.project import dbt_project, ensure_manifest
-
-    manifest = ensure_manifest(dbt_project())
-    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
-    now = datetime(2024, 12, 1, 12, tzinfo=UTC)
-    paths = home_paths(tmp_path)
-    _raw_spend(tmp_path, "aa01", [("2024-09-01", "2024-09-30"), ("2024-09-15", None)])
-    _, snapshot = plan_partitions(paths, daily, manifest, current_time=now)
-    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(paths.warehouse)) as con:  # the partitioned tables, as declared
-        for table, names in declared_columns(manifest).items():
-            con.execute(f"create table {table} ({', '.join(f'{c} varchar' for c in names)})")
-    save_snapshot(paths, snapshot)
-    _raw_spend(tmp_path, "aa02", [("2024-10-01", "2024-10-31")])
-    plan, _ = plan_partitions(paths, daily, manifest, current_time=now)
-    assert (plan.rebuild, plan.full_refresh) == (True, False), plan.reason
-    assert plan.entity_ranges["ad_spend_daily"] == dg.PartitionKeyRange("2024-10-01", "2024-10-31")

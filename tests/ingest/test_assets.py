@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
 
 import dagster as dg
 
@@ -22,12 +21,9 @@ def test_materialize_reports_rows_and_rejections(home):
     result = dg.materialize([ingest_landing], resources={"segmart": SegmartHome(home=str(home))})
     assert result.success
     materializations = [e.materialization for e in result.get_asset_materialization_events()]
-    events = {m.asset_key: m.metadata for m in materializations if m.partition is None}
+    assert all(m.partition is None for m in materializations)  # no asset is partitioned
+    events = {m.asset_key: m.metadata for m in materializations}
     assert len(events) == 8  # one per canonical entity
-    # and one per day of new rows of a daily-partitioned entity (orders: one day)
-    days = [(m.asset_key, m.partition, m.metadata) for m in materializations if m.partition]
-    assert [(k, p) for k, p, _ in days] == [(dg.AssetKey(["crm", "orders"]), "2024-02-01")]
-    assert days[0][2]["rows_written"].value == 1
     orders = events[dg.AssetKey(["crm", "orders"])]
     assert orders["rows_loaded"].value == 1
     assert orders["rows_quarantined"].value == 1
@@ -57,25 +53,6 @@ def test_rows_by_day_counts_each_day_of_a_dated_entity(home):
         day, month, year = line.split(",")[1].split(" ")[0].split("/")
         expected[f"{year}-{month}-{day}"] = expected.get(f"{year}-{month}-{day}", 0) + 1
     assert orders["new_rows_by_day"].value == expected
-    # the same counts, one materialization per day of the partitioned asset
-    per_day = {
-        e.materialization.partition: e.materialization.metadata["rows_written"].value
-        for e in result.get_asset_materialization_events()
-        if e.materialization.partition is not None
-    }
-    assert per_day == expected
-
-
-def test_a_first_load_of_many_days_is_not_recorded_day_by_day(home):
-    from pipelines.transform.partitions import MAX_RECORDED_DAYS
-
-    start = date(2024, 1, 1)
-    days = [start + timedelta(days=i) for i in range(MAX_RECORDED_DAYS + 1)]
-    lines = [f"C{i},{d:%d/%m/%Y},1" for i, d in enumerate(days)]
-    land(home, "orders.csv", "order_ref,ordered_on,amount\n" + "\n".join(lines) + "\n")
-    result = dg.materialize([ingest_landing], resources={"segmart": SegmartHome(home=str(home))})
-    partitions = [e.materialization.partition for e in result.get_asset_materialization_events()]
-    assert partitions == [None] * 8
 
 
 def test_subset_materialises_only_selected_entity(home):

@@ -23,7 +23,12 @@ def home_env(home: Path):
             os.environ["SEGMART_HOME"] = previous
 
 
-def run_job(home: Path, job_name: str = "segmart_full", instance: dg.DagsterInstance | None = None):
+def run_job(
+    home: Path,
+    job_name: str = "segmart_full",
+    instance: dg.DagsterInstance | None = None,
+    tags: dict[str, str] | None = None,
+):
     """Execute a job of the project's own Definitions; returns the ExecuteInProcessResult."""
     from pipelines.definitions import defs
 
@@ -31,8 +36,8 @@ def run_job(home: Path, job_name: str = "segmart_full", instance: dg.DagsterInst
         job = defs().resolve_job_def(job_name)
         if instance is None:
             with dg.DagsterInstance.ephemeral() as ephemeral:
-                return job.execute_in_process(instance=ephemeral, raise_on_error=False)
-        return job.execute_in_process(instance=instance, raise_on_error=False)
+                return job.execute_in_process(instance=ephemeral, raise_on_error=False, tags=tags)
+        return job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
 
 
 def materialized_keys(result) -> set[str]:

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 from pipelines.settings import DBT_PROJECT_DIR
-from pipelines.transform.partitions import MAX_RECORDED_DAYS
 from tests.pipeline.runner import check_results, materialized_keys, run_job
 from tests.reliability.pipeline_home import mart_diff
 from tests.reliability.pipeline_home import run as run_cli
@@ -234,19 +233,17 @@ def test_forget_a_person_then_rebuild(demo):
     assert email not in _raw(home, "orders")["email"].dropna().str.lower().tolist()
     assert len(_raw(home, "orders")) < raw_rows["orders"]
     assert email not in (home / "state" / "erasures.jsonl").read_text()
-    result = run_job(home)
+    # as `segmart forget` runs it: rows erased from raw are no rows loaded, so the incremental
+    # models are rebuilt completely (docs/incremental.md)
+    result = run_job(home, tags={"segmart/full_refresh": "true"})
     assert result.success
-    # the order lines are rebuilt from the first day of the rewritten files; a range over
-    # MAX_RECORDED_DAYS days gets no materialization per day, a shorter one one per day
-    events = [
-        e
+    (materialization,) = [
+        e.event_specific_data.materialization
         for e in result.all_events
         if e.event_type_value == "ASSET_MATERIALIZATION"
         and e.asset_key == dg.AssetKey("int_order_lines_converted")
     ]
-    (whole,) = [e for e in events if e.partition is None]
-    metadata = whole.event_specific_data.materialization.metadata
-    first, last = metadata["segmart/partitions"].value.split("..")
-    days = [d.date().isoformat() for d in pd.date_range(first, last, freq="D")]
-    per_day = sorted(e.partition for e in events if e.partition is not None)
-    assert per_day == ([] if len(days) > MAX_RECORDED_DAYS else days)
+    assert materialization.partition is None
+    assert materialization.metadata["segmart/incremental"].value == (
+        "full refresh: run tagged segmart/full_refresh=true"
+    )

@@ -1,10 +1,8 @@
 {{ config(
-    materialized='incremental',
-    incremental_strategy=segmart.window_strategy(),
-    partition_by=segmart.window_partition_by('order_date'),
+    materialized=segmart.incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='order_line_key',
     on_schema_change='fail',
-    meta={'window_column': 'order_date'},
-    tags=['daily_partitioned'],
 ) }}
 
 {#- Order lines in the reporting currency (FX of the order date; a line without currency is
@@ -13,9 +11,10 @@
     (the rules of int_traffic_sources_classified, macros/traffic_sources.sql).
     No person: the customer is resolved downstream (int_orders_enriched), because identity
     changes when any later data links an e-mail to a person.
-    Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
-    function of the line alone (FX of its date, seed rules), so an incremental run rebuilds
-    the lines ordered in the window (order_date, the UTC day of ordered_at). -#}
+    Incremental on load time (macros/incremental/load_time.sql): every column is a function
+    of the line alone (FX of its date, seed rules), so a run builds the lines loaded since the
+    last build and replaces them by order_line_key (a re-exported line replaces its earlier
+    version, whatever its date). -#}
 
 with
 
@@ -23,7 +22,7 @@ lines as (
 
     select * from {{ ref('stg_crm__orders') }}
     {%- if is_incremental() %}
-    where {{ segmart.in_window('cast(ordered_at as date)') }}
+    where {{ segmart.loaded_since_last_build() }}
     {%- endif %}
 
 ),
@@ -102,7 +101,8 @@ final as (
         converted.is_return,
         converted.is_cancelled,
         converted.country_code,
-        converted.order_status
+        converted.order_status,
+        converted.ingested_at
     from converted
     left join classified
         on coalesce(converted.utm_source, '(not set)') = classified.traffic_source_raw

@@ -1,19 +1,17 @@
 {{ config(
-    materialized='incremental',
-    incremental_strategy=segmart.window_strategy(),
-    partition_by=segmart.window_partition_by('event_date'),
+    materialized=segmart.incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='event_id',
     on_schema_change='fail',
-    meta={'window_column': 'event_date'},
-    tags=['daily_partitioned'],
 ) }}
 
 {#- Web events with their traffic source, medium, campaign and default channel group, the
     visitor key used for sessionisation and the page topic.
     The export's own session source (session_*) and the user's first-acquisition source
     (first_user_*) are classified by the same rules; null where the export has none.
-    Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
-    function of the event and the seeds, so an incremental run rebuilds the events dated in
-    the window. The person is not stored here (a visitor who logs in later changes the person
+    Incremental on load time (macros/incremental/load_time.sql): every column is a function
+    of the event and the seeds, so a run builds the events loaded since the last build and
+    replaces them by event_id. The person is not stored here (a visitor who logs in later changes the person
     of all their earlier events): readers resolve it with the current int_identity. -#}
 
 with
@@ -22,7 +20,7 @@ events as (
 
     select * from {{ ref('int_events_sourced') }}
     {%- if is_incremental() %}
-    where {{ segmart.in_window('event_date') }}
+    where {{ segmart.loaded_since_last_build() }}
     {%- endif %}
 
 ),
@@ -107,7 +105,8 @@ final as (
         events.country_code,
         events.transaction_id,
         events.revenue,
-        events.currency_code
+        events.currency_code,
+        events.ingested_at
     from events
     left join classified
         on events.traffic_source_raw = classified.traffic_source_raw

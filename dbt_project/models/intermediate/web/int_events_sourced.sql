@@ -1,10 +1,8 @@
 {{ config(
-    materialized='incremental',
-    incremental_strategy=segmart.window_strategy(),
-    partition_by=segmart.window_partition_by('event_date'),
+    materialized=segmart.incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='event_id',
     on_schema_change='fail',
-    meta={'window_column': 'event_date'},
-    tags=['daily_partitioned'],
 ) }}
 
 {#- Web events with the raw traffic source each hit carries, before channel grouping:
@@ -15,9 +13,9 @@
     has_session_source; int_sessions prefers it) and the user's first-acquisition source
     (first_user_*_raw, has_first_user_source), with '(not set)' for a missing part (GA4's
     placeholders are null since ingest).
-    Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
-    function of the event alone, so an incremental run rebuilds the events dated in the
-    window (event_date, the UTC day of event_at). -#}
+    Incremental on load time (macros/incremental/load_time.sql): every column is a function
+    of the event alone, so a run builds the events loaded since the last build and replaces
+    them by event_id. -#}
 
 with
 
@@ -28,7 +26,7 @@ events as (
         cast(event_at as date) as event_date
     from {{ ref('stg_web__events') }}
     {%- if is_incremental() %}
-    where {{ segmart.in_window('cast(event_at as date)') }}
+    where {{ segmart.loaded_since_last_build() }}
     {%- endif %}
 
 ),

@@ -1,10 +1,8 @@
 {{ config(
-    materialized='incremental',
-    incremental_strategy=segmart.window_strategy(),
-    partition_by=segmart.window_partition_by('session_date'),
+    materialized=segmart.incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='visitor_key',
     on_schema_change='fail',
-    meta={'window_column': 'session_date'},
-    tags=['daily_partitioned'],
 ) }}
 
 {#- Web sessions. Where the export has its own session id (GA4's ga_session_id), a session
@@ -22,9 +20,11 @@
     traffic_source), from the session's first event carrying one.
     A purchase is an event named 'purchase' or one with a transaction id (GA4's
     '(not set)' placeholder is null since ingest, so add_to_cart and friends are not).
-    Daily-partitioned and incremental (macros/incremental/window.sql): an incremental run
-    re-sessionises the whole history of the visitors with a hit in the window (session
-    numbers count every earlier session) and replaces the sessions that start in it.
+    Incremental on load time (macros/incremental/load_time.sql): a run re-sessionises the
+    whole history of every visitor with an event loaded since the last build (session numbers
+    count every earlier session; a late event may join or split sessions) and replaces all
+    sessions of those visitors (unique key visitor_key). ingested_at is the latest load time
+    of the session's events.
     The person is resolved downstream (int_touchpoints), so identity changes never leave a
     stale person on an old session. -#}
 
@@ -45,7 +45,7 @@ events as (
     {%- if is_incremental() %}
     where visitor_key in (
         select visitor_key from {{ ref('int_events_channeled') }}
-        where {{ segmart.in_window('event_at', 'timestamp') }}
+        where {{ segmart.loaded_since_last_build() }}
     )
     {%- endif %}
 
@@ -155,7 +155,8 @@ aggregated as (
         max(case when event_name = 'purchase' or transaction_id is not null then 1 else 0 end) = 1
             as has_purchase,
         sum(coalesce(purchase_revenue_rc, 0)) as purchase_revenue_rc,
-        count(distinct transaction_id) as transactions
+        count(distinct transaction_id) as transactions,
+        max(ingested_at) as ingested_at
     from converted
     group by session_id, visitor_key
 
@@ -243,7 +244,8 @@ final as (
         aggregated.has_purchase,
         aggregated.purchase_revenue_rc as purchase_revenue,
         aggregated.transactions,
-        aggregated.session_number = 1 as is_first_visit
+        aggregated.session_number = 1 as is_first_visit,
+        aggregated.ingested_at
     from numbered_sessions as aggregated
     inner join first_hits
         on aggregated.session_id = first_hits.session_id
@@ -257,6 +259,3 @@ final as (
 )
 
 select * from final
-{%- if is_incremental() %}
-where {{ segmart.in_window('session_date') }}
-{%- endif %}

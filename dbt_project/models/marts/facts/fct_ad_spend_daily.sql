@@ -1,31 +1,17 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy=segmart.window_strategy(),
-    partition_by=segmart.window_partition_by('spend_date'),
-    on_schema_change='fail',
-    meta={'window_column': 'spend_date'},
-    tags=['daily_partitioned'],
-) }}
-
 {#- Daily ad spend per platform, ad account and campaign: spend in the original currency
     and in the reporting currency (FX of the spend date), impressions, clicks, the channel of
     the platform / campaign type / campaign and the shared campaign key. A UI report without a
     Day column gives is_prorated days: its period's figures spread evenly over its days
     (int_ad_spend_prorated), so daily and monthly KPIs split a period by its days. Platform-reported conversions are
     kept for reference only; no revenue KPI reads them.
-    Daily-partitioned and incremental (macros/incremental/window.sql): every column is a
-    function of the row's own day (spend, FX of that date, seed rules), so an incremental
-    run replaces the days of its window, look-back included: revised conversions of those
-    days replace the old ones. -#}
+    A plain table, rebuilt in every run: ad spend is a few rows per campaign and day, so a
+    restated report (revised spend or conversions of past days) is simply read again. -#}
 
 with
 
 spend as (
 
     select * from {{ ref('int_ad_spend_converted') }}
-    {%- if is_incremental() %}
-    where {{ segmart.in_window('spend_date') }}
-    {%- endif %}
 
 ),
 

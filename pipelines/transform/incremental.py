@@ -1,0 +1,93 @@
+"""When a run rebuilds the incremental dbt models completely (``--full-refresh``).
+
+The incremental models (``materialized='incremental'``: web events, sessions, order lines)
+build only the rows loaded since their last build (dbt_project/macros/incremental/load_time.sql,
+docs/incremental.md). That is right as long as the code that computes them is the code that
+computed the rows they hold. So each successful build records a fingerprint of that code in
+``{home}/state/incremental_build.json``: dbt's own checksums (manifest.json) of the
+incremental models and of every node upstream of them (staging models, seeds such as the FX
+rates), the project's macros and the dbt vars. The next run passes ``--full-refresh`` when
+
+* the run is tagged ``segmart/full_refresh=true`` (``segmart run --full-refresh``, a backfill,
+  ``segmart forget`` after erasing rows from raw: rows removed from raw are not rows loaded);
+* there is no record, or the fingerprint differs (a model, macro, seed or var changed).
+
+Otherwise dbt decides alone: an empty or missing table is built whole, else only new rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipelines.settings import HomePaths
+
+FULL_REFRESH_TAG = "segmart/full_refresh"
+STATE_FILE = "incremental_build.json"
+
+
+def incremental_models(manifest: Mapping) -> list[str]:
+    """The unique ids of the project's incremental models."""
+    return sorted(
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node.get("resource_type") == "model"
+        and (node.get("config") or {}).get("materialized") == "incremental"
+    )
+
+
+def incremental_model_names(manifest_path: Path) -> set[str]:
+    """The names of the project's incremental models."""
+    manifest = json.loads(manifest_path.read_text())
+    return {manifest["nodes"][uid]["name"] for uid in incremental_models(manifest)}
+
+
+def fingerprint(manifest_path: Path, dbt_vars: str) -> str:
+    """sha256 over the checksums of the incremental models and everything upstream of them,
+    the project's own macros and the dbt vars (JSON)."""
+    manifest = json.loads(manifest_path.read_text())
+    nodes = {**manifest["nodes"], **manifest.get("sources", {})}
+    seen: set[str] = set()
+    todo = incremental_models(manifest)
+    while todo:
+        uid = todo.pop()
+        if uid in seen or uid not in nodes:
+            continue
+        seen.add(uid)
+        todo.extend((nodes[uid].get("depends_on") or {}).get("nodes", []))
+    digest = hashlib.sha256()
+    for uid in sorted(seen):
+        checksum = (nodes[uid].get("checksum") or {}).get("checksum", "")
+        digest.update(f"{uid}\0{checksum}\0".encode())
+    project = manifest["metadata"].get("project_name", "segmart")
+    for uid, macro in sorted(manifest.get("macros", {}).items()):
+        if macro.get("package_name") == project:
+            digest.update(f"{uid}\0{macro.get('macro_sql', '')}\0".encode())
+    digest.update(dbt_vars.encode())
+    return digest.hexdigest()
+
+
+def full_refresh_reason(paths: HomePaths, current: str, run_tags: Mapping[str, str]) -> str | None:
+    """Why this run rebuilds the incremental models completely; None: incremental."""
+    if run_tags.get(FULL_REFRESH_TAG) == "true":
+        return f"run tagged {FULL_REFRESH_TAG}=true"
+    target = paths.state / STATE_FILE
+    try:
+        recorded = json.loads(target.read_text()).get("fingerprint")
+    except (OSError, ValueError):
+        recorded = None
+    if recorded is None:
+        return "no record of an earlier incremental build"
+    if recorded != current:
+        return "the models, macros, seeds or vars they depend on changed"
+    return None
+
+
+def record_build(paths: HomePaths, current: str) -> None:
+    """Record ``current`` as the fingerprint the incremental models were built with."""
+    paths.state.mkdir(parents=True, exist_ok=True)
+    tmp = paths.state / f".{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps({"fingerprint": current}))
+    tmp.replace(paths.state / STATE_FILE)
