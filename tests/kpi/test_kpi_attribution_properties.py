@@ -185,3 +185,182 @@ def test_credits_sum_to_one_and_revenue_is_conserved(attribution, touches, conve
         assert credit["position_based"] == pytest.approx(expected_position, abs=1e-9)
         decay = credit["time_decay"]
         assert all(a <= b + 1e-9 for a, b in pairwise(decay)), "later touches weigh more"
+
+
+# --- the data-driven models (markov, shapley): pipelines/attribution between the SQL -------
+
+DATA_DRIVEN = {"markov", "shapley"}
+CREDITS_COLUMNS = (
+    "conversion_key varchar, conversion_type varchar, attribution_model varchar, "
+    "channel varchar, channel_credit double"
+)
+
+
+def dbt_compile(home, target, select: str) -> None:
+    """`dbt compile --select` in a subprocess against ``home``'s warehouse."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pipelines.settings import DBT_PROJECT_DIR
+
+    args = [
+        str(Path(sys.executable).parent / "dbt"), "compile", "--select", select,
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(target), "--log-path", str(target / "logs"),
+    ]  # fmt: skip
+    env = {**os.environ, "SEGMART_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+@pytest.fixture(scope="module")
+def data_driven_attribution(kpi_warehouse, tmp_path_factory):
+    """fct_attribution compiled where ml.attribution_channel_credits exists, run after the
+    real attribution step (read_journeys → fit → write_credits) on the generated frames."""
+    import shutil
+
+    from pipelines.attribution.config import AttributionSpec
+    from pipelines.attribution.models import fit
+    from pipelines.attribution.warehouse import read_journeys, write_credits
+
+    home = tmp_path_factory.mktemp("attribution_compile_home")
+    shutil.copytree(kpi_warehouse.home / "warehouse", home / "warehouse")
+    with duckdb.connect(str(home / "warehouse" / "segmart.duckdb")) as warehouse:
+        warehouse.execute("create schema if not exists ml")
+        warehouse.execute(
+            f"create or replace table ml.attribution_channel_credits ({CREDITS_COLUMNS})"
+        )
+    target = tmp_path_factory.mktemp("attribution_compile_target")
+    dbt_compile(home, target, "fct_attribution")
+    sql = (target / "compiled/segmart/models/marts/attribution/fct_attribution.sql").read_text()
+    assert "ml" in sql and "attribution_channel_credits" in sql
+    con = duckdb.connect()
+    con.execute("attach ':memory:' as segmart")
+    con.execute("create schema segmart.marts")
+
+    def run(touches: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:
+        _load(con, touches, conversions)
+        con.execute("use segmart")
+        try:
+            paths, sets = read_journeys(con)
+            write_credits(con, fit(paths, sets, AttributionSpec(markov_order=1)).shares)
+        finally:
+            con.execute("use memory")
+        return con.sql(sql).df()
+
+    yield run
+    con.close()
+
+
+def _load(con, touches: pd.DataFrame, conversions: pd.DataFrame) -> None:
+    con.register("touches_df", touches)
+    con.register("conversions_df", conversions)
+    con.execute(
+        "create or replace table segmart.marts.fct_touchpoints as select "
+        "touchpoint_id::varchar as touchpoint_id, person_key::varchar as person_key, "
+        "account_id::varchar as account_id, touched_at::timestamp as touched_at, "
+        "channel::varchar as channel, source::varchar as source, medium::varchar as medium, "
+        "campaign::varchar as campaign, is_direct::boolean as is_direct from touches_df"
+    )
+    con.execute(
+        "create or replace table segmart.marts.fct_conversions as select * replace ("
+        "person_key::varchar as person_key, customer_key::varchar as customer_key, "
+        "account_id::varchar as account_id, own_channel::varchar as own_channel, "
+        "own_campaign::varchar as own_campaign) from conversions_df"
+    )
+
+
+def _journeys(touches: pd.DataFrame, conversions: pd.DataFrame, kind: str):
+    """Independent journeys of one conversion type: (conversion_key or None, channels)."""
+    journeys, used = [], set()
+    for _, conversion in conversions[conversions["conversion_type"] == kind].iterrows():
+        path = _path(conversion, touches)
+        if not path.empty:
+            journeys.append((conversion["conversion_key"], list(path["channel"])))
+            used |= set(path["touchpoint_id"])
+    rest = touches[~touches["touchpoint_id"].isin(used) & touches["person_key"].notna()]
+    for _, person in rest.sort_values(["touched_at", "touchpoint_id"]).groupby("person_key"):
+        journeys.append((None, list(person["channel"])))
+    return journeys
+
+
+def _shapley_by_permutations(channels: list[str], worth: dict) -> dict[str, float]:
+    """Average marginal conversion rate over every order of the set (clipped, normalised)."""
+    from itertools import permutations
+
+    phi = dict.fromkeys(channels, 0.0)
+    orders = list(permutations(channels))
+    for order in orders:
+        before: frozenset = frozenset()
+        for channel in order:
+            after = before | {channel}
+            phi[channel] += (worth.get(after, 0.0) - worth.get(before, 0.0)) / len(orders)
+            before = after
+    positive = {c: max(v, 0.0) for c, v in phi.items()}
+    total = sum(positive.values())
+    if total <= 0:
+        return dict.fromkeys(channels, 1 / len(channels))
+    return {c: v / total for c, v in positive.items()}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    touches=st.lists(touch_strategy, max_size=14),
+    conversions=st.lists(conversion_strategy, min_size=1, max_size=5),
+)
+def test_data_driven_credits_properties(data_driven_attribution, touches, conversions):
+    from tests.attribution import independent
+
+    touch_frame, conversion_frame = _frames(touches, conversions)
+    result = data_driven_attribution(touch_frame, conversion_frame)
+    assert set(result["attribution_model"]) == MODELS | DATA_DRIVEN
+    result = result[result["attribution_model"].isin(DATA_DRIVEN)]
+    sums = result.groupby(["conversion_key", "attribution_model"])["credit"].apply(
+        lambda credits: sum((Decimal(str(c)) for c in credits), Decimal(0))
+    )
+    assert len(sums) == len(conversion_frame) * len(DATA_DRIVEN)
+    assert (sums == Decimal(1)).all(), sums[sums != Decimal(1)]
+    assert (result["credit"].map(lambda c: Decimal(str(c))) >= 0).all(), "negative credit"
+
+    expected: dict[tuple[str, str], dict[str, float]] = {}
+    for kind in conversion_frame["conversion_type"].unique():
+        journeys = _journeys(touch_frame, conversion_frame, kind)
+        converting = [(k, path) for k, path in journeys if k is not None]
+        if not converting:
+            continue
+        effects = independent.removal_effects([(path, k is not None) for k, path in journeys])
+        totals: dict[frozenset, list[int]] = {}
+        for key, path in journeys:
+            counts = totals.setdefault(frozenset(path), [0, 0])
+            counts[0] += key is not None
+            counts[1] += 1
+        worth = {s: converted / total for s, (converted, total) in totals.items()}
+        for key, path in converting:
+            expected[(key, "markov")] = {
+                c: float(v) for c, v in independent.credits(path, effects).items()
+            }
+            expected[(key, "shapley")] = _shapley_by_permutations(sorted(set(path)), worth)
+
+    for _, conversion in conversion_frame.iterrows():
+        path = _path(conversion, touch_frame)
+        rows = result[result["conversion_key"] == conversion["conversion_key"]]
+        for model, group in rows.groupby("attribution_model"):
+            group = group.sort_values("touch_rank")
+            if path.empty:
+                assert len(group) == 1 and group["touchpoint_id"].isna().all(), model
+                assert group["channel"].item() == "Unassigned"
+                continue
+            # one row per touch of the path, credit only on the path's channels
+            assert list(group["touchpoint_id"]) == list(path["touchpoint_id"]), model
+            credit = group.assign(credit=group["credit"].astype(float))
+            by_channel = credit.groupby("channel")["credit"]
+            assert (by_channel.max() - by_channel.min() <= 1e-9).all(), "touches of a channel"
+            got = by_channel.sum().to_dict()
+            want = expected[(conversion["conversion_key"], model)]
+            assert got == pytest.approx(want, abs=1e-6), (model, path["channel"].tolist())

@@ -38,12 +38,6 @@ channel_credits as (
 
 ),
 
-data_driven_models as (
-
-    select distinct attribution_model from channel_credits
-
-),
-
 person_matches as (
 
     select
@@ -143,6 +137,22 @@ rule_models as (
     select '{{ model }}' as attribution_model
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
+
+),
+
+data_driven_models as (
+
+    {#- both models once the attribution step has written its table (even with no credit
+        at all: then every conversion is unattributed); none before it ever ran -#}
+    {% if segmart.source_exists('ml', 'attribution_channel_credits') -%}
+    select 'markov' as attribution_model
+    union all
+    select 'shapley' as attribution_model
+    {%- else -%}
+    select cast(null as {{ dbt.type_string() }}) as attribution_model
+    from rule_models
+    where 1 = 0
+    {%- endif %}
 
 ),
 
