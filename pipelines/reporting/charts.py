@@ -45,7 +45,12 @@ _CONFIG = {
 
 
 def line_chart(
-    frame: pd.DataFrame, order: Sequence[str], y_title: str, y_format: str
+    frame: pd.DataFrame,
+    order: Sequence[str],
+    y_title: str,
+    y_format: str,
+    series_title: str = "channel",
+    x_title: str = "month",
 ) -> alt.LayerChart:
     """Lines with points; ``frame`` has columns x, series, value, label (value may be null).
 
@@ -76,8 +81,8 @@ def line_chart(
         color=color,
         description="description:N",
         tooltip=[
-            alt.Tooltip("series:N", title="channel"),
-            alt.Tooltip("x:O", title="month"),
+            alt.Tooltip("series:N", title=series_title),
+            alt.Tooltip("x:O", title=x_title),
             alt.Tooltip("label:N", title=y_title),
         ],
     )
@@ -126,6 +131,36 @@ def bar_chart(
                         labelOrient="top")),
         ).resolve_scale(y="independent")  # fmt: skip
     return layered.properties(width=WIDTH - 200, height=22 * rows)
+
+
+def grouped_bars(
+    frame: pd.DataFrame, order: Sequence[str], value_title: str, value_format: str
+) -> alt.LayerChart:
+    """Horizontal bars side by side per category; ``frame`` has category, series, value, text.
+
+    Categories keep the frame's order; within one, a bar per series in ``order``.
+    """
+    categories = list(dict.fromkeys(frame["category"]))
+    data = frame.assign(
+        description=frame["category"] + " · " + frame["series"] + ": " + frame["text"]
+    )
+    color = alt.Color(
+        "series:N", title=None, sort=list(order),
+        scale=alt.Scale(domain=list(order), range=list(PALETTE)),
+    )  # fmt: skip
+    base = alt.Chart(_values(data, ["category", "series", "value", "text", "description"])).encode(
+        y=alt.Y("category:N", title=None, sort=categories, axis=alt.Axis(labelLimit=200)),
+        yOffset=alt.YOffset("series:N", sort=list(order)),
+    )
+    bars = base.mark_bar().encode(
+        x=alt.X("value:Q", title=value_title, axis=alt.Axis(format=value_format)),
+        color=color,
+        description="description:N",
+        tooltip=[alt.Tooltip("category:N", title=""), alt.Tooltip("series:N", title=""),
+                 alt.Tooltip("text:N", title=value_title)],
+    )  # fmt: skip
+    height = max(1, len(categories)) * max(1, len(order)) * 9 + 20
+    return bars.properties(width=WIDTH - 200, height=height)
 
 
 def funnel_chart(frame: pd.DataFrame) -> alt.LayerChart:

@@ -36,6 +36,7 @@ from pipelines.reporting.charts import (
     embed,
     formatted,
     funnel_chart,
+    grouped_bars,
     heatmap,
     line_chart,
     page_scripts,
@@ -111,6 +112,8 @@ def render_report(home: str | os.PathLike | None = None) -> ReportResult:
             _guard("ltv-cac", "LTV:CAC by segment", lambda: _ltv_cac_chart(marts)),
             _guard("funnel", "B2B funnel", lambda: _funnel_chart(marts)),
             _guard("cohort-retention", "Cohort retention", lambda: _cohort_chart(marts)),
+            _guard("credit-by-model", CREDIT_TITLE, lambda: _credit_by_model(marts)),
+            _guard("clv-holdout", CLV_TITLE, lambda: _clv_holdout(marts)),
             *_segment_charts(marts),
         ]
         source = marts.description
@@ -640,6 +643,125 @@ def _cohort_chart(marts: ServingMarts) -> Chart:
                  [[c, *(_pct(cells[(c, p)]) if (c, p) in cells else "" for p in periods)]
                   for c in shown]),
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- charts: models
+
+CREDIT_TITLE = "Channel credit by attribution model"
+CLV_TITLE = "Predicted CLV on held-out time"
+# Rule-based models first, then the data-driven ones (pipelines/attribution).
+MODEL_ORDER = ("first_touch", "last_touch", "linear", "position_based", "time_decay", "markov",
+               "shapley")  # fmt: skip
+
+
+def _credit_by_model(marts: ServingMarts) -> Chart:
+    """Each model's share of the attributed conversions per channel, models side by side."""
+    mart = "kpi_channel_monthly_by_model"
+    rel, cols = marts.relation(mart), marts.columns(mart)
+    channel = _need(mart, cols, "channel", "channel", "channel_group")
+    model = _need(mart, cols, "attribution model", "attribution_model")
+    counted = [c for c in ("orders", "won_deals", "leads") if c in cols]
+    if not counted:
+        raise _NoData(
+            f"No data in mart <code>{mart}</code>: no <code>orders</code>, "
+            "<code>won_deals</code> or <code>leads</code> column."
+        )
+    credit = " + ".join(f"coalesce(sum({_ident(c)}), 0)" for c in counted)
+    df = marts.df(
+        f"select cast({_ident(model)} as varchar) as model, "
+        f"coalesce(cast({_ident(channel)} as varchar), '(none)') as channel, "
+        f"{credit} as credit from {rel} group by all"
+    )
+    df["total"] = df.groupby("model")["credit"].transform("sum")
+    df = df[df["total"] > 0]
+    if df.empty:
+        raise _NoData(f"No data in mart <code>{mart}</code>: no attributed conversions yet.")
+    df["value"] = df["credit"] / df["total"]
+    present = list(dict.fromkeys(df["model"]))
+    order = [m for m in MODEL_ORDER if m in present] + sorted(set(present) - set(MODEL_ORDER))
+    ranking = df.groupby("channel")["value"].mean().sort_values(ascending=False, kind="stable")
+    channels = list(ranking.index[:MAX_CHANNELS])
+    shown = df[df["channel"].isin(channels)].rename(columns={"channel": "category"})
+    shown = shown.assign(series=shown["model"], text=formatted(shown["value"], _pct))
+    shown = shown.set_index("category").loc[channels].reset_index()
+    smaller = len(ranking) - len(channels)
+    what = " + ".join(counted)
+    return Chart(
+        "credit-by-model",
+        CREDIT_TITLE,
+        subtitle=f"Share of all attributed conversions ({what}) each model gives a channel, "
+        "all months" + (f" · {_plural(smaller, 'smaller channel')} not shown" if smaller else ""),
+        body=embed("credit-by-model", grouped_bars(shown, order, "share of conversions", ".0%"))
+        + _table(["channel", *order],
+                 [[ch, *(_pct(_lookup(shown, ch, m)) for m in order)] for ch in channels]),
+    )  # fmt: skip
+
+
+def _day(value: object) -> str:
+    return "" if pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
+
+
+def _lookup(frame: pd.DataFrame, category: str, series: str) -> float | None:
+    hit = frame.loc[(frame["category"] == category) & (frame["series"] == series), "value"]
+    return None if hit.empty else float(hit.iloc[0])
+
+
+def _clv_holdout(marts: ServingMarts) -> Chart:
+    """Predicted vs actual purchases in the holdout weeks and per calibration frequency."""
+    mart = "fct_clv_holdout"
+    rel = marts.relation(mart)
+    df = marts.df(f"select * from {rel} order by comparison, bucket_order")
+    if df.empty:
+        raise _NoData(
+            f"No data in mart <code>{mart}</code>: no CLV fit yet (too little order history "
+            "or no holdout period)."
+        )
+    status = str(df["fit_status"].iloc[0])
+    if df["predicted_purchases"].isna().all():
+        raise _NoData(f"No predictions in <code>{mart}</code>: CLV fit status {_esc(status)}.")
+    weeks = df[df["comparison"] == "week"]
+    freq = df[df["comparison"] == "frequency"]
+    cumulative = pd.concat(
+        [
+            pd.DataFrame({"x": weeks["bucket_label"], "series": label, "value": weeks[col]})
+            for label, col in (("actual", "cumulative_actual_purchases"),
+                               ("predicted", "cumulative_predicted_purchases"))
+        ]
+    )  # fmt: skip
+    cumulative["label"] = formatted(cumulative["value"], _count)
+    per_bucket = pd.concat(
+        [
+            pd.DataFrame({"category": freq["bucket_label"], "series": label, "value": freq[col]})
+            for label, col in (("actual", "actual_purchases_per_customer"),
+                               ("predicted", "predicted_purchases_per_customer"))
+        ]
+    )  # fmt: skip
+    per_bucket["text"] = formatted(per_bucket["value"], lambda v: f"{v:.2f}")
+    series = ["actual", "predicted"]
+    first = df.iloc[0]
+    body = ""
+    if len(weeks):
+        chart = line_chart(cumulative, series, "purchases", "~s", series_title="",
+                           x_title="holdout week")  # fmt: skip
+        body += "<h3>Cumulative purchases, week by week</h3>"
+        body += embed("clv-holdout-weeks", chart)
+    if len(freq):
+        chart = grouped_bars(per_bucket, series, "purchases per customer", ".2~f")
+        body += "<h3>Purchases per customer, by repeat purchases in calibration</h3>"
+        body += embed("clv-holdout-frequency", chart)
+    table = _table(
+        ["comparison", "bucket", "customers", "actual", "predicted"],
+        [[r.comparison, r.bucket_label, _count(r.customers), f"{r.actual_purchases:,.1f}",
+          "" if pd.isna(r.predicted_purchases) else f"{r.predicted_purchases:,.1f}"]
+         for r in df.itertuples()],
+    )  # fmt: skip
+    return Chart(
+        "clv-holdout",
+        CLV_TITLE,
+        subtitle=f"BG/NBD fitted on purchases to {_day(first['calibration_end'])}, predicting "
+        f"the holdout to {_day(first['holdout_end'])} · fit status {status}",
+        body=body + table,
+    )
 
 
 # --------------------------------------------------------------------------- charts: segments

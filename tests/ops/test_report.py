@@ -184,6 +184,55 @@ def _dim_accounts() -> pd.DataFrame:
     return pd.DataFrame({"account_id": ["a1", "a2"], "value_tier": ["key account", "low"]})
 
 
+def _channel_by_model() -> pd.DataFrame:
+    """Credits per month, channel and model: rule-based and data-driven models disagree."""
+    credits = {
+        "last_touch": {"Paid Search": 6.0, "Email": 3.0, "Organic Search": 1.0},
+        "markov": {"Paid Search": 4.5, "Email": 2.0, "Organic Search": 3.5},
+        "shapley": {"Paid Search": 5.0, "Email": 2.5, "Organic Search": 2.5},
+    }
+    rows = []
+    for i, month in enumerate(MONTHS):
+        for model, per_channel in credits.items():
+            for channel, orders in per_channel.items():
+                rows.append(
+                    {
+                        "month_start": month.date(),
+                        "channel": channel,
+                        "attribution_model": model,
+                        "orders": orders + i,
+                        "won_deals": 1.0 if channel == "Email" else 0.0,
+                        "leads": None,  # a column with no credits at all counts as 0
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _clv_holdout() -> pd.DataFrame:
+    weeks = [
+        {"comparison": "week", "bucket_order": k, "bucket_label": f"week {k}",
+         "customers": 100, "actual_purchases": a, "predicted_purchases": p}
+        for k, (a, p) in enumerate([(10.0, 11.5), (8.0, 9.0), (12.0, 10.0)], start=1)
+    ]  # fmt: skip
+    frequency = [
+        {"comparison": "frequency", "bucket_order": k, "bucket_label": label,
+         "customers": n, "actual_purchases": a, "predicted_purchases": p}
+        for k, (label, n, a, p) in enumerate([("0", 70, 7.0, 8.0), ("1", 20, 12.0, 11.0),
+                                              ("2+", 10, 11.0, 11.5)])
+    ]  # fmt: skip
+    df = pd.DataFrame(weeks + frequency)
+    df["actual_purchases_per_customer"] = df["actual_purchases"] / df["customers"]
+    df["predicted_purchases_per_customer"] = df["predicted_purchases"] / df["customers"]
+    is_week = df["comparison"] == "week"
+    df["cumulative_actual_purchases"] = df["actual_purchases"].where(is_week).cumsum()
+    df["cumulative_predicted_purchases"] = df["predicted_purchases"].where(is_week).cumsum()
+    df.loc[~is_week, ["cumulative_actual_purchases", "cumulative_predicted_purchases"]] = None
+    df["calibration_end"] = pd.Timestamp("2024-02-10").date()
+    df["holdout_end"] = pd.Timestamp("2024-03-02").date()
+    df["fit_status"] = "ok"
+    return df
+
+
 ALL_MARTS = {
     "kpi_channel_monthly": _channel_monthly,
     "kpi_segment_monthly": _segment_monthly,
@@ -193,6 +242,8 @@ ALL_MARTS = {
     "fct_segment_membership_monthly": _membership_long,
     "dim_customers": _dim_customers,
     "dim_accounts": _dim_accounts,
+    "kpi_channel_monthly_by_model": _channel_by_model,
+    "fct_clv_holdout": _clv_holdout,
 }
 
 
@@ -239,7 +290,7 @@ def _rows(spec: dict) -> list[dict]:
 def _encoding(spec: dict, channel: str) -> dict:
     """The encoding of ``channel`` in the chart's first layer (layers share their axes)."""
     inner = spec.get("spec", spec)
-    return inner["layer"][0]["encoding"][channel]
+    return (inner["layer"][0] if "layer" in inner else inner)["encoding"][channel]
 
 
 # --------------------------------------------------------------------------- tests
@@ -358,6 +409,59 @@ def test_cohort_retention_heat_map(full_home):
     assert colour["scale"]["domain"] == [0, 1.0] and colour["scale"]["range"][-1] == "#08306b"
 
 
+def test_channel_credit_by_model(full_home):
+    page = build_report(full_home).read_text()
+    src = _channel_by_model()
+    src["credit"] = src[["orders", "won_deals", "leads"]].fillna(0).sum(axis=1)
+    by = src.groupby(["attribution_model", "channel"])["credit"].sum()
+    share = by / by.groupby(level="attribution_model").transform("sum")
+
+    section = _section(page, "credit-by-model")
+    assert "orders + won_deals + leads" in section
+    (spec,) = _specs(section)
+    got = {(r["series"], r["category"]): r["value"] for r in _rows(spec)}
+    assert got == pytest.approx(share.to_dict())
+    # rule-based models first, then the data-driven ones; channels by mean share
+    assert _encoding(spec, "yOffset")["sort"] == ["last_touch", "markov", "shapley"]
+    assert _encoding(spec, "y")["sort"][0] == "Paid Search"
+    for model in ("last_touch", "markov", "shapley"):  # each model's shares sum to 1
+        assert sum(v for (m, _), v in got.items() if m == model) == pytest.approx(1.0)
+
+
+def test_clv_holdout_predicted_against_actual(full_home):
+    page = build_report(full_home).read_text()
+    src = _clv_holdout()
+    section = _section(page, "clv-holdout")
+    assert "2024-02-10" in section and "fit status ok" in section
+    weeks, frequency = _specs(section)
+    week_rows = src[src["comparison"] == "week"]
+    got = {(r["series"], r["x"]): r["value"] for r in _rows(weeks)}
+    want = {
+        ("actual", w): v
+        for w, v in zip(
+            week_rows["bucket_label"], week_rows["actual_purchases"].cumsum(), strict=True
+        )
+    }
+    want |= {("predicted", w): v for w, v in zip(week_rows["bucket_label"],
+                                                 week_rows["predicted_purchases"].cumsum(),
+                                                 strict=True)}  # fmt: skip
+    assert got == pytest.approx(want)
+    freq = src[src["comparison"] == "frequency"].set_index("bucket_label")
+    got = {(r["series"], r["category"]): r["value"] for r in _rows(frequency)}
+    want = {("actual", b): freq.loc[b, "actual_purchases"] / freq.loc[b, "customers"]
+            for b in freq.index}  # fmt: skip
+    want |= {("predicted", b): freq.loc[b, "predicted_purchases"] / freq.loc[b, "customers"]
+             for b in freq.index}  # fmt: skip
+    assert got == pytest.approx(want)
+
+
+def test_clv_holdout_without_a_fit_says_why(tmp_path):
+    holdout = _clv_holdout().assign(predicted_purchases=None, fit_status="too_few_customers")
+    home = _publish(tmp_path, {"fct_clv_holdout": holdout})
+    section = _section(build_report(home).read_text(), "clv-holdout")
+    assert "CLV fit status too_few_customers" in section and "vega-spec" not in section
+
+
 def test_ltv_to_cac_falls_back_to_the_blended_b2c_value(tmp_path):
     segments = _segment_monthly().drop(columns=["ltv", "cac"])  # the mart as published today
     b2c = pd.DataFrame(
@@ -425,6 +529,8 @@ def test_every_chart_degrades_without_marts(tmp_path):
         "ltv-cac": "kpi_segment_monthly",
         "funnel": "kpi_b2b_monthly",
         "cohort-retention": "fct_cohort_retention",
+        "credit-by-model": "kpi_channel_monthly_by_model",
+        "clv-holdout": "fct_clv_holdout",
     }
     for chart_id, mart in expected_marts.items():
         section = _section(page, chart_id)

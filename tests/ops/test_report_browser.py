@@ -66,7 +66,7 @@ def test_every_chart_is_drawn_from_its_data(browser, tmp_path):
     html = report.read_text()
     page, seen = _open(browser, report)
     charts = page.eval_on_selector_all(".vega-chart", "els => els.map(e => e.dataset.chart)")
-    assert len(charts) == 9
+    assert len(charts) == 12
     for chart_id in charts:
         drawn = page.eval_on_selector_all(
             f'.vega-chart[data-chart="{chart_id}"] svg :is({MARKS})',
