@@ -48,7 +48,9 @@ from pipelines.ingest.readers import (
     ReadError,
     SourceChunk,
     SourceFile,
+    detect_format,
 )
+from pipelines.ingest.setbased import PROBE_ROWS, SetLoader
 from pipelines.ingest.transform import (
     _SRC_REF,
     LINEAGE_COLUMNS,
@@ -108,6 +110,8 @@ class FileResult:
     reading: str = "primary"  # "additional": a further reading (another entity) of the file
     mappings_hash: str = ""  # the mapping set it was matched under (a rejection is retried
     # by the first run under another set)
+    read_by: str = ""  # "duckdb": the set-based scan (setbased.py); "python": the Python reader
+    read_by_why: str = ""  # why the Python reader read it (the file's shape, or the scan off)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -214,11 +218,15 @@ def run_ingest(
     home: Path | str,
     entities: list[str] | None = None,
     progress: Progress | None = None,
+    set_based: bool = True,
 ) -> IngestReport:
     """Load every new landing file of ``home`` (optionally only those of ``entities``).
 
-    Small files that share a mapping and a header are typed together in one SQL query
-    (see :class:`Batcher`); each still gets its own raw/quarantine Parquet and manifest.
+    Delimited files DuckDB can read are read set-based: all new files of one mapping by one
+    DuckDB scan (``setbased.py``); the others by the Python readers, where small files that
+    share a mapping and a header are typed together in one SQL query (see
+    :class:`Batcher`). Each file gets its own raw/quarantine Parquet and manifest either way.
+    ``set_based=False`` reads every file with the Python readers (the reference path).
     """
     paths = home_paths(home).ensure()
     wanted = set(entities) if entities else None
@@ -231,7 +239,7 @@ def run_ingest(
     with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
         try:
             with configured_dates(load_config(paths.root).get("ingest")):  # the date window
-                return _run_ingest(paths, wanted, progress)
+                return _run_ingest(paths, wanted, progress, set_based)
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise IngestDiskFull(
@@ -278,7 +286,9 @@ def needs_another_look(records: list[dict], mset: MappingSet, rematch: bool, rel
     return False
 
 
-def _run_ingest(paths, wanted: set[str] | None, progress: Progress | None) -> IngestReport:
+def _run_ingest(
+    paths, wanted: set[str] | None, progress: Progress | None, set_based: bool = True
+) -> IngestReport:
     mset = deep_check(load_mapping_set(paths.root), only_user=True)  # shipped ones are tested
     gzip_limits = GzipLimits.from_config(load_config(paths.root).get("ingest"))
     manifest = Manifest(paths.manifest)
@@ -292,7 +302,7 @@ def _run_ingest(paths, wanted: set[str] | None, progress: Progress | None) -> In
     handled = manifest.handled_index()
     rematch = rematch_needed(paths, mset)
     con = sandbox()  # one sandbox per run: connecting costs more than typing a small file
-    batcher = Batcher(con, paths, manifest)
+    batcher = Batcher(con, paths, manifest, sets=SetLoader(paths.landing) if set_based else None)
     # Oldest first, so that when two versions of an export land together the newer one gets
     # the later _ingested_at (each file gets its own timestamp) and wins deduplication.
     files = sorted(landing_files(paths.landing), key=lambda p: (p.stat().st_mtime_ns, str(p)))
@@ -419,8 +429,12 @@ def _ingest_readings(
         manifest.write_duplicate(result.to_dict())
         return [result]
     limits = gzip_limits or GzipLimits()
+    rows = DEFAULT_CHUNK_ROWS
     try:
-        probe = SourceFile(path, ReaderOptions(gzip=limits))
+        # a delimited file the set-based scan may read is probed on its first rows only
+        set_csv = batcher.sets is not None and detect_format(path, limits)[0] == "csv"
+        rows = PROBE_ROWS if set_csv else DEFAULT_CHUNK_ROWS
+        probe = SourceFile(path, ReaderOptions(gzip=limits, chunk_rows=rows))
         readings = choose_readings(mset, rel, probe.header)
     except EmptyFile:
         result = new_result(reason="empty file: nothing to load")  # e.g. a day without events
@@ -466,7 +480,9 @@ def _ingest_readings(
             mapping = reading.mapping
             result.mapping, result.source_system = mapping.name, mapping.source_system
             source = (
-                probe if not reading.additional else SourceFile(path, ReaderOptions(gzip=limits))
+                probe
+                if not reading.additional
+                else SourceFile(path, ReaderOptions(gzip=limits, chunk_rows=rows))
             )
             source, plan = open_reading(path, mapping, source, limits)
             result.reader = source.info.describe()
@@ -491,7 +507,8 @@ def _ingest_readings(
 def open_reading(path: Path, mapping: Mapping, source: SourceFile, limits: GzipLimits):
     """Reopen with the mapping's reader options (when it has any) and plan the columns."""
     if mapping.reader != ReaderOptions():
-        source = SourceFile(path, dataclasses.replace(mapping.reader, gzip=limits))
+        rows = source.options.chunk_rows
+        source = SourceFile(path, dataclasses.replace(mapping.reader, gzip=limits, chunk_rows=rows))
     plan = make_plan(mapping, source.header, source.info.delimiter, source.info.preamble)
     if plan.missing_required:
         raise FileRejected("; ".join(plan.missing_required))
@@ -693,6 +710,26 @@ class FileJob:
             )
         return good.cast(ent.arrow_schema()), quarantined.cast(QUARANTINE_SCHEMA)
 
+    def split_set(self, out: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Typed output of the set-based scan for this file → (raw rows, the rows to
+        quarantine: lineage, ``_reason``, ``__fill``); setbased.py adds their records."""
+        ent = self.entity
+        bad_mask = pc.is_valid(out["_reason"])
+        good = out.filter(pc.invert(bad_mask)).select(ent.arrow_schema().names)
+        self.plan.date_order.add(out)
+        return good.cast(ent.arrow_schema()), out.filter(bad_mask)
+
+    def reset(self) -> None:
+        """Forget rows accepted so far (after ``abort``): the file is read again."""
+        r = self.result
+        r.rows_loaded = r.rows_quarantined = r.rows_written = 0
+        self.reasons.clear()
+        self.identified = not self.identifying
+        self.plan.date_order.counts.clear()
+        self.plan.date_order.samples.clear()
+        self.raw.rows = self.quar.rows = 0
+        self.read_all = False
+
     def accept(self, good: pa.Table, bad: pa.Table) -> None:
         self.result.rows_loaded += good.num_rows
         self.result.rows_quarantined += bad.num_rows
@@ -748,8 +785,16 @@ class Batcher:
     batch is retried file by file, so it rejects only the file that caused it.
     """
 
-    def __init__(self, con, paths, manifest: Manifest, max_rows: int | None = None):
+    def __init__(
+        self,
+        con,
+        paths,
+        manifest: Manifest,
+        max_rows: int | None = None,
+        sets: SetLoader | None = None,
+    ):
         self.con, self.paths, self.manifest = con, paths, manifest
+        self.sets = sets  # files read set-based wait here (None: every file read in Python)
         self.max_rows = max_rows or DEFAULT_CHUNK_ROWS
         self.groups: dict[str, list[tuple[FileJob, pa.Table, pa.Table, SourceChunk]]] = {}
         self.rows: Counter = Counter()
@@ -763,15 +808,34 @@ class Batcher:
         return file_hash in self.open_hashes
 
     def add_file(self, job: FileJob) -> None:
-        """Read every chunk of ``job``; big files stream chunk by chunk, in order."""
+        """Hand ``job`` to the set-based scan, or read it here (every chunk; big files
+        stream chunk by chunk, in order)."""
+        if self.sets is not None:
+            why = self.sets.offer(job)
+            if why is None:  # read by the next set-based scan (flush_all)
+                self.jobs[job.key] = job
+                if self.sets.full():
+                    self.flush_sets()
+                return
+            job.result.read_by_why = why
+        else:
+            job.result.read_by_why = "set-based ingest off"
+        self.read_python(job)
+
+    def read_python(self, job: FileJob) -> None:
+        """Read every chunk of ``job`` with the Python reader."""
+        job.result.read_by = "python"
         self.jobs[job.key] = job
         try:
+            if job.source.options.chunk_rows != DEFAULT_CHUNK_ROWS:  # a probe: open it whole
+                opts = dataclasses.replace(job.source.options, chunk_rows=DEFAULT_CHUNK_ROWS)
+                job.source = SourceFile(job.path, opts)
             for k, chunk in enumerate(job.source.chunks()):
                 if k == 1:  # more than one chunk: keep the file's row order, no batching
-                    self.flush_all()
+                    self.flush_groups()
                 self._add(job, chunk)
                 if k >= 1:
-                    self.flush_all()
+                    self.flush_groups()
         except (ReadError, UnicodeError) as exc:  # unreadable further down the file
             job.fail(exc)
         job.read_all = True
@@ -785,10 +849,22 @@ class Batcher:
         self.rows[job.sql] += table.num_rows
         if self.rows[job.sql] >= self.max_rows:
             self.flush(job.sql)
-        if sum(self.rows.values()) >= self.max_rows or len(self.jobs) > MAX_OPEN_FILES:
+        if sum(self.rows.values()) >= self.max_rows:
+            self.flush_groups()
+        if len(self.jobs) > MAX_OPEN_FILES:
             self.flush_all()
 
     def flush_all(self) -> None:
+        self.flush_sets()
+        self.flush_groups()
+
+    def flush_sets(self) -> None:
+        """Run the set-based scans of the files waiting for them."""
+        if self.sets is not None:
+            self.sets.flush(self.read_python, self.finish)
+
+    def flush_groups(self) -> None:
+        """Type the chunks the Python readers have read."""
         for sql in list(self.groups):
             self.flush(sql)
 

@@ -205,8 +205,14 @@ def _find(name: str, header: list[str], by_norm: dict[str, str]) -> str | None:
 LINEAGE_COLUMNS = ("__file", "__hash", "__at")  # chunk columns carrying each row's lineage
 
 
-def compile_sql(plan: Plan, chunk_columns: list[str]) -> str:
+def compile_sql(
+    plan: Plan, chunk_columns: list[str], source: str = "chunk", passthrough: tuple = ()
+) -> str:
     """SQL over table ``chunk`` returning canonical + lineage columns and ``_reason``.
+
+    ``source`` replaces the table ``chunk`` by a relation (the set-based ingest passes a
+    DuckDB scan of many files); ``passthrough`` columns of it (``__``-prefixed) are carried
+    through to the output unchanged.
 
     Lineage (``_source_file``, ``_file_hash``, ``_ingested_at``) comes from the chunk's
     ``__file``/``__hash``/``__at`` columns, not from literals, so one compiled statement
@@ -217,6 +223,7 @@ def compile_sql(plan: Plan, chunk_columns: list[str]) -> str:
     ent = m.entity
     present = set(chunk_columns)
     src_cols = [c for c in chunk_columns if not c.startswith("__")]  # not __row, lineage
+    carried = "".join(", " + q(c) for c in passthrough)
     src_struct = "struct_pack(" + ", ".join(f"{q(c)} := {q(c)}" for c in src_cols) + ")"
     values, numbers, typed, derived, reasons = [], [], [], [], []
     for col in ent.columns:
@@ -292,13 +299,13 @@ def compile_sql(plan: Plan, chunk_columns: list[str]) -> str:
     ev_cols = [q(f"_dm{k}") for k in range(len(plan.date_order.pairs))]
     ev_cols += [q(f"_dmv{k}") for k in range(len(plan.date_order.pairs))]
     return f"""
-WITH s AS (SELECT __row AS _source_row, {src_struct} AS src, * EXCLUDE (__row) FROM chunk),
-v AS (SELECT _source_row, __file, __hash, __at, src{"".join(", " + x for x in values)} FROM s),
+WITH s AS (SELECT __row AS _source_row, {src_struct} AS src, * EXCLUDE (__row) FROM {source}),
+v AS (SELECT _source_row, __file, __hash, __at, src{carried}{"".join(", " + x for x in values)} FROM s),
 n AS (SELECT *{"".join(", " + x for x in numbers)} FROM v),
 t AS (SELECT *{"".join(", " + x for x in typed)} FROM n),
 e AS (SELECT *{"".join(", " + x for x in derived)} FROM t),
 r AS (SELECT *, {reason_sql} AS _reason{"".join(", " + x for x in evidence)} FROM e)
-SELECT {", ".join(final)}, {", ".join(lineage_sql)}, _reason{"".join(", " + x for x in ev_cols)}
+SELECT {", ".join(final)}, {", ".join(lineage_sql)}, _reason{"".join(", " + x for x in ev_cols)}{carried}
 FROM r
 """
 
@@ -307,10 +314,9 @@ def _value_sql(spec: ColumnSpec, plan: Plan, present: set[str]) -> str:
     """The cleaned source string of a column (NULL when absent / a null token)."""
     if spec.const is not None:
         return f"CAST({lit(_text(spec.const))} AS VARCHAR)"
-    # list_contains, not IN (...): DuckDB plans a long IN list as a join, slow to plan
-    nulls = "[" + ", ".join(lit(v) for v in plan.mapping.null_values) + "]"
     parts = [
-        f"CASE WHEN list_contains({nulls}, trim({q(c)})) THEN NULL ELSE trim({q(c)}) END"
+        f"CASE WHEN {null_token_sql(f'trim({q(c)})', plan.mapping.null_values)} THEN NULL "
+        f"ELSE trim({q(c)}) END"
         for c in plan.sources.get(spec.name, [])
         if c in present
     ]
@@ -324,6 +330,21 @@ def _value_sql(spec: ColumnSpec, plan: Plan, present: set[str]) -> str:
     if spec.default is not None:
         fill.append(lit(_text(spec.default)))
     return f"coalesce({value}, {', '.join(fill)})" if fill else value
+
+
+IN_LIST_MAX = 4  # DuckDB plans an IN list of 5 or more constants as a (mark) join
+
+
+def null_token_sql(value: str, tokens) -> str:
+    """``value`` is one of the null ``tokens``: IN lists of at most four constants each,
+    joined by OR, which DuckDB evaluates as plain comparisons (a longer IN list is planned
+    as a join against a table of the constants, slow to plan and to run)."""
+    tokens = list(dict.fromkeys(tokens))
+    if not tokens:
+        return "FALSE"
+    groups = [tokens[i : i + IN_LIST_MAX] for i in range(0, len(tokens), IN_LIST_MAX)]
+    ins = [f"{value} IN ({', '.join(lit(t) for t in g)})" for g in groups]
+    return ins[0] if len(ins) == 1 else "(" + " OR ".join(ins) + ")"
 
 
 def _text(value) -> str:
