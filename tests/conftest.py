@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,23 @@ def pytest_collection_modifyitems(config, items):
         return (1, 0) if item.get_closest_marker("slow") else (2, 0)
 
     items.sort(key=weight)
+
+
+MODULE_BUDGET_S = 180  # each test module under 3 minutes on 2 cores (issue 21.5)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The slowest test modules, setup + call + teardown summed (module fixtures included);
+    ``!`` marks one over the budget. The session-wide shared homes (tests/shared_homes.py)
+    count in the module that built them."""
+    totals: dict[str, float] = defaultdict(float)
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) in ("setup", "call", "teardown"):
+                totals[report.nodeid.split("::")[0]] += report.duration
+    if not totals:
+        return
+    terminalreporter.write_sep("=", "slowest modules (setup + call + teardown)")
+    for module, seconds in sorted(totals.items(), key=lambda kv: -kv[1])[:15]:
+        mark = "!" if seconds > MODULE_BUDGET_S else " "
+        terminalreporter.write_line(f"{seconds:8.1f}s {mark} {module}")
