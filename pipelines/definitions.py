@@ -14,6 +14,7 @@ def defs() -> dg.Definitions:
     from pipelines.automation.jobs import full_refresh_job, no_checks_job
     from pipelines.automation.progress import RUN_LOG_LOGGER, run_log_file
     from pipelines.automation.schedules import daily_refresh_schedule
+    from pipelines.clv.assets import build_clv_asset
     from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor
     from pipelines.quality import mart_checks, raw_checks
     from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
@@ -35,6 +36,7 @@ def defs() -> dg.Definitions:
             *dbt_assets,
             *cluster_assets,
             build_attribution_asset(),  # Markov / Shapley between dbt models
+            build_clv_asset(),  # BG/NBD + Gamma-Gamma between dbt models
             build_serving_asset(marts, gated_by=reconciled_staging_keys()),
             build_report_asset(SERVING_KEY),
         ],

@@ -21,7 +21,8 @@ from pipelines.segments.warehouse import (
 )
 
 GROUP = "segments_ml"
-MART_BY_ENTITY = {"accounts": "dim_accounts", "customers": "dim_customers"}
+# customers: the profile dim_customers is built on (dim_customers itself comes after the CLV step)
+MART_BY_ENTITY = {"accounts": "dim_accounts", "customers": "int_customers_profiled"}
 
 
 def fit_metadata(fit: ClusterFit, spec) -> dict:

@@ -80,7 +80,8 @@ def test_job_materialises_clusters_between_dbt_models(job_run):
     ]
     assert order.index("dim_accounts") < order.index("ml/account_clusters")
     assert order.index("ml/account_clusters") < order.index("dim_account_clusters")
-    assert order.index("dim_customers") < order.index("ml/customer_clusters")
+    # customers: the profile dim_customers is built on (dim_customers follows the CLV step)
+    assert order.index("int_customers_profiled") < order.index("ml/customer_clusters")
     assert order.index("ml/customer_clusters") < order.index("dim_customer_clusters")
 
 

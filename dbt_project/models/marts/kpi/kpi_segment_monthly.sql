@@ -36,7 +36,7 @@ membership as (
 
 customers as (
 
-    select * from {{ ref('dim_customers') }}
+    select * from {{ ref('int_customers_profiled') }}
 
 ),
 

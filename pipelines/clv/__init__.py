@@ -1,0 +1,1 @@
+"""Probabilistic customer lifetime value: BG/NBD + Gamma-Gamma between the dbt models."""
