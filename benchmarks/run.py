@@ -5,6 +5,9 @@ side by side, each in a fresh home:
 
 (a) the full pipeline, ``segmart run`` as a subprocess, phase by phase (Dagster event log);
 (b) the floor, ``benchmarks/floor/*.sql`` on the landing files in one DuckDB;
+(r) the replay floor, the project's own compiled dbt SQL replayed in one DuckDB connection on
+    (a)'s raw Parquet (``benchmarks/replay_floor.py``: no dbt, no Dagster, no GX), right after
+    (a): a/r is the orchestration's share, r/b the models' SQL's;
 (c) the same marts in pandas (``benchmarks/pandas_impl.py``);
 (d) the pipeline with checks off, ``segmart run --no-checks``;
 and in (a)'s home afterwards: the fixed overhead (a run with nothing new to load) and an
@@ -27,7 +30,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import agreement, report
+from benchmarks import agreement, replay_floor, report
 from benchmarks.measure import Measurement, run_measured
 from benchmarks.phases import group_phases, read_latest_run
 
@@ -36,7 +39,7 @@ REPO_ROOT = BENCH_DIR.parent
 CACHE_DIR = BENCH_DIR / "cache"
 RESULTS_DIR = BENCH_DIR / "results"
 QUICK_SCALE = 0.01
-STEPS = ("floor", "pandas", "pipeline", "checks_off")
+STEPS = ("floor", "pandas", "pipeline", "replay", "checks_off")
 SHARED_MACHINE_NOTE = (
     "measured on a 2-core machine shared with other engineers' builds and tests at the same "
     "time: timings are noisy upper bounds (see load_avg_start / load_avg_end)"
@@ -225,7 +228,15 @@ def bench_scale(scale: float, seed: int, steps: tuple[str, ...]) -> dict:
     work = root / "runs"
     notes: list[str] = [SHARED_MACHINE_NOTE]
     timings: dict[str, float | None] = dict.fromkeys(
-        ("pipeline_s", "floor_s", "pandas_s", "checks_off_s", "overhead_s", "incremental_s")
+        (
+            "pipeline_s",
+            "floor_s",
+            "replay_s",
+            "pandas_s",
+            "checks_off_s",
+            "overhead_s",
+            "incremental_s",
+        )
     )
     rss: dict[str, float | None] = {}
     spill: dict[str, float | None] = {}
@@ -258,6 +269,20 @@ def bench_scale(scale: float, seed: int, steps: tuple[str, ...]) -> dict:
         phases["full"] = info["phases"] | {"status": info["status"]}
         values["pipeline"] = serving_metrics(home)
 
+        if "replay" in steps:  # on (a)'s raw layer, before the next runs change it
+            replay = fresh_home(work / "replay", None)
+            replay_floor.prepare(home, replay)  # dbt compile, seeds and k-means tables: untimed
+            m = python_module(
+                "benchmarks.replay_floor", "run", str(replay), spill=(replay / "replay.tmp",)
+            )
+            _check(m, "(r) replay floor (process)", notes)
+            # the SQL's own time: the process also imports Python modules and sets up
+            timings["replay_s"] = replay_floor.total_seconds(replay) if m.returncode == 0 else None
+            rss["replay"], spill["replay"] = round(m.peak_rss_mb), round(m.peak_spill_mb, 1)
+            values["replay"] = agreement.collect_duckdb(
+                replay / replay_floor.DATABASE, schema=replay_floor.MARTS_SCHEMA
+            )
+
         m, info = segmart_run(home)
         timings["overhead_s"] = _check(m, "fixed overhead (nothing new)", notes)
         phases["overhead"] = info["phases"] | {"status": info["status"]}
@@ -271,6 +296,9 @@ def bench_scale(scale: float, seed: int, steps: tuple[str, ...]) -> dict:
         timings["incremental_s"] = _check(m, "(e) incremental (one new day)", notes)
         phases["incremental"] = info["phases"] | {"status": info["status"]}
         rss["pipeline"] = max(rss["pipeline"], round(m.peak_rss_mb))
+
+    if "replay" in steps and "pipeline" not in steps:
+        notes.append("replay floor not measured: it replays the SQL on (a)'s raw layer")
 
     if "checks_off" in steps:
         home = fresh_home(work / "checks_off", base)

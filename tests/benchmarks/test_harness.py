@@ -55,7 +55,21 @@ def test_ratios_divide_pipeline_by_each_alternative():
             "incremental_s": 30.0,
         }
     )
-    assert got == {"a_over_b": 3.0, "a_over_c": 2.0, "a_over_d": 1.25, "incremental_over_a": 0.1}
+    assert got == {
+        "a_over_b": 3.0,
+        "a_over_r": None,
+        "r_over_b": None,
+        "a_over_c": 2.0,
+        "a_over_d": 1.25,
+        "incremental_over_a": 0.1,
+    }
+
+
+def test_replay_ratios_split_orchestration_from_the_models_sql():
+    got = report.ratios({"pipeline_s": 300.0, "floor_s": 20.0, "replay_s": 60.0})
+    assert got["a_over_r"] == 5.0  # orchestration: the pipeline over its own SQL
+    assert got["r_over_b"] == 3.0  # the models' SQL over the hand-written floor
+    assert got["a_over_b"] == got["a_over_r"] * got["r_over_b"]
 
 
 def test_ratio_is_none_when_a_side_is_missing_or_zero():
@@ -67,7 +81,13 @@ def test_ratio_is_none_when_a_side_is_missing_or_zero():
 
 def test_rows_per_s_rounds_and_skips_missing_timings():
     got = report.rows_per_s(1000, {"pipeline_s": 3.0, "floor_s": 0.5, "pandas_s": None})
-    assert got == {"pipeline": 333, "floor": 2000, "pandas": None, "checks_off": None}
+    assert got == {
+        "pipeline": 333,
+        "floor": 2000,
+        "replay": None,
+        "pandas": None,
+        "checks_off": None,
+    }
 
 
 def test_goals_report_limit_actual_and_met():
@@ -81,6 +101,35 @@ def test_goals_report_limit_actual_and_met():
     }
     assert got["peak_memory_under_4gb"] == {"limit_mb": 4096, "actual_mb": 5000, "met": False}
     assert got["incremental_at_most_10pct"] == {"limit_s": 25.0, "actual_s": 30.0, "met": False}
+
+
+def test_issue_20_goals_use_the_replay_floor_and_pandas():
+    doc = _result(scale=10.0, pipeline_s=400.0, floor_s=50.0, replay_s=200.0, pandas_s=1200.0)
+    got = report.goals(doc)
+    assert got["pipeline_within_1.5x_replay_plus_60s"] == {
+        "limit_s": 360.0,
+        "actual_s": 400.0,
+        "met": False,
+    }
+    assert got["pipeline_at_most_450s"]["met"] is True
+    assert got["pipeline_2.5x_faster_than_pandas"] == {
+        "limit_s": 480.0,
+        "actual_s": 400.0,
+        "met": True,
+    }
+    assert got["replay_within_5x_floor"] == {"limit_s": 250.0, "actual_s": 200.0, "met": True}
+    # the seconds goal is the scale-10 one; without a replay there is no replay goal
+    assert "pipeline_at_most_450s" not in report.goals(_result(scale=1.0))
+    assert "pipeline_within_1.5x_replay_plus_60s" not in report.goals(_result())
+
+
+def test_markdown_shows_the_replay_floor_and_both_ratios():
+    doc = _result(replay_s=60.0)
+    doc["ratios"] = report.ratios(doc)
+    text = report.markdown([doc])
+    assert "| (r) replay floor (compiled dbt SQL), s | 60.0 |" in text
+    assert "| a/r (orchestration) | 5.0 |" in text
+    assert "| r/b (models' SQL) | 0.6 |" in text
 
 
 # ----------------------------------------------------------------------------- result schema
