@@ -30,6 +30,13 @@ def _settings(home: HomePaths) -> tuple[dict, int]:
     return config.get("duckdb") or {}, chunk_rows
 
 
+def _row_engine(home: HomePaths) -> str:
+    """``quality.row_engine`` (config/segmart.yaml): ``duckdb`` (default: row-level
+    expectations counted by one aggregate query per table) or ``pandas`` (every row on GX's
+    pandas engine, in chunks)."""
+    return (load_config(home.root).get("quality") or {}).get("row_engine") or "duckdb"
+
+
 def _finish(run: SuiteRun, home: HomePaths) -> SuiteRun:
     from pipelines.quality.docs import build_docs
 
@@ -61,6 +68,7 @@ def validate_raw(home: HomePaths, entity: str, *, chunk_rows: int | None = None)
             pii=pii,
             state=QualityState(home.state / "quality"),
             chunk_rows=chunk_rows or default_chunk,
+            row_engine=_row_engine(home),
         )
         run.notes.insert(0, f"{source.files} raw files")
     if not run.blocking_failure:  # warnings were reported by this run: once per file
@@ -98,6 +106,7 @@ def validate_mart(home: HomePaths, mart: str, *, chunk_rows: int | None = None) 
             state=QualityState(home.state / "quality"),
             chunk_rows=chunk_rows or default_chunk,
             inputs=inputs,
+            row_engine=_row_engine(home),
         )
         if inputs:
             run.notes.insert(0, inputs.describe())

@@ -1,9 +1,12 @@
-"""Validate a suite with Great Expectations' pandas engine over the *full* data.
+"""Validate a suite with Great Expectations over the *full* data.
 
-GX's SQL engine fails on DuckDB (DESIGN.md), so every expectation runs on pandas frames, and
-each is routed so that the answer holds for the whole data while memory stays bounded:
+GX's SQL engine fails on DuckDB (DESIGN.md). Row-level expectations with a SQL form are counted
+by one DuckDB aggregate per table (:mod:`pipelines.quality.aggregate`, :func:`counted_outcome`);
+everything else runs on pandas frames, routed so that the answer holds for the whole data while
+memory stays bounded:
 
-* ``rows``: row-level (column map / pair map / multicolumn map) expectations run chunk by chunk
+* ``rows``: row-level (column map / pair map / multicolumn map) expectations without a SQL form
+  (or all of them with ``quality.row_engine: pandas``) run chunk by chunk
   (``chunk_rows`` rows, only the columns they read). Per chunk GX counts elements, missing and
   unexpected values; the counts add up across chunks, and ``mostly`` is applied to the totals
   (it is removed from the per-chunk call). Expectations that only report a per-chunk verdict
@@ -354,15 +357,46 @@ def unique_outcome(exp: Expectation, kw: dict, dups: dict, pii: set[str]) -> Out
     )
 
 
+def counted_outcome(
+    exp: Expectation,
+    kw: dict,
+    *,
+    element_count: int,
+    missing_count: int,
+    unexpected_count: int,
+    keys: list[dict],
+    pii: set[str],
+    evaluated_on: str,
+) -> Outcome:
+    """Outcome of a row-level expectation counted by a DuckDB aggregate
+    (:mod:`pipelines.quality.aggregate`): ``mostly`` on the totals, as for chunks."""
+    return Outcome(
+        expectation=exp,
+        kwargs=kw,
+        success=_mostly_success(element_count - missing_count, unexpected_count, kw.get("mostly")),
+        evaluated_on=evaluated_on,
+        element_count=element_count,
+        unexpected_count=unexpected_count,
+        missing_count=missing_count,
+        failing_keys=[
+            {c: (pii_hash(v) if c in pii and v is not None else json_safe(v)) for c, v in k.items()}
+            for k in keys[:SAMPLE_SIZE]
+        ],
+    )
+
+
 def failed_outcome(exp: Expectation, kw: dict, message: str, evaluated_on: str) -> Outcome:
     return Outcome(exp, kw, success=False, evaluated_on=evaluated_on, exception=message)
 
 
-def suite_columns(suite: Suite, available: Iterable[str]) -> list[str]:
-    """Columns the row-level expectations need, plus the key columns present in the data."""
+def suite_columns(
+    suite: Suite, available: Iterable[str], expectations: list[Expectation] | None = None
+) -> list[str]:
+    """Columns the row-level expectations (or ``expectations``) need, plus the key columns
+    present in the data."""
     available = list(available)
     wanted = list(suite.key)
-    for exp in suite.by_route("rows"):
+    for exp in suite.by_route("rows") if expectations is None else expectations:
         wanted += exp.columns
         condition = exp.kwargs.get("row_condition")
         if condition:

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from pipelines.mart_inputs import absent_phrase
-from pipelines.quality import engine
+from pipelines.quality import aggregate, engine
 from pipelines.quality.engine import GxRunner, Outcome
 from pipelines.quality.sources import DuckSource
 from pipelines.quality.suites import Expectation, Suite, shared_parameters
 from pipelines.quality.validated_files import FILE_SCOPED_KEY
 
 DEFAULT_CHUNK_ROWS = 200_000
+ROW_ENGINES = ("duckdb", "pandas")
 
 
 @dataclass
@@ -150,11 +152,19 @@ def run_suite(
     run_id: str | None = None,
     runner: GxRunner | None = None,
     inputs: MartInputs | None = None,
+    row_engine: str = "duckdb",
 ) -> SuiteRun:
     """Validate every expectation of ``suite`` over ``source``: row-level expectations (and
     uniqueness keyed by the file hash) over its :attr:`~DuckSource.row_view`, the others over
     the whole data. With ``inputs``, expectations marked ``meta.needs_inputs`` pass as not
-    applicable when those inputs had no rows now nor in the last accepted run."""
+    applicable when those inputs had no rows now nor in the last accepted run.
+
+    ``row_engine`` ``duckdb`` (default) counts the row-level expectations that have a SQL form
+    in one DuckDB aggregate (:mod:`pipelines.quality.aggregate`) and the others on pandas
+    chunks; ``pandas`` runs them all on pandas chunks (the reference the aggregate is tested
+    against)."""
+    if row_engine not in ROW_ENGINES:
+        raise ValueError(f"quality.row_engine must be one of {ROW_ENGINES}, not {row_engine!r}")
     now = now or datetime.now(UTC)
     run_id = run_id or now.strftime("%Y%m%dT%H%M%S%fZ")
     runner = runner or GxRunner()
@@ -222,15 +232,19 @@ def run_suite(
         outcomes[exp.label] = _aggregate(runner, exp, source, parameters, pii)
 
     row_exps = [(e, e.kwargs) for e in suite.by_route("rows")]
-    needed = engine.suite_columns(suite, columns)
-    row_outcomes, rows_checked, chunks = engine.validate_rows(
+    row_outcomes, rows_checked, chunks = _validate_rows(
         runner,
+        suite,
         row_exps,
-        source.chunks(needed, chunk_rows),
-        parameters,
+        source,
+        columns,
         keys,
+        parameters,
         pii,
-        empty=schema_frame[needed],
+        chunk_rows,
+        schema_frame,
+        row_engine,
+        notes,
     )
     for o in row_outcomes:
         outcomes[o.expectation.label] = o
@@ -262,6 +276,77 @@ def run_suite(
     if state is not None and not run.blocking_failure:
         state.record(suite.name, row_count, run_id, now, inputs.rows if inputs else None)
     return run
+
+
+def _validate_rows(
+    runner: GxRunner,
+    suite: Suite,
+    row_exps: list[tuple[Expectation, dict]],
+    source: DuckSource,
+    columns: dict[str, str],
+    keys: list[str],
+    parameters: dict,
+    pii: set[str],
+    chunk_rows: int,
+    schema_frame: pd.DataFrame,
+    row_engine: str,
+    notes: list[str],
+) -> tuple[list[Outcome], int, int]:
+    """Row-level outcomes (in ``row_exps`` order), rows validated, pandas chunks read."""
+    compiled: list[aggregate.Compiled] = []
+    left: list[tuple[Expectation, dict]] = []
+    for exp, kw in row_exps:
+        if row_engine != "duckdb":
+            left.append((exp, kw))
+            continue
+        stripped = {k: v for k, v in kw.items() if k != "mostly"}
+        c = aggregate.compile_expectation(exp, resolve(stripped, parameters), columns)
+        if isinstance(c, aggregate.Compiled):
+            compiled.append(c)
+        else:
+            left.append((exp, kw))
+            if not c.startswith("columns not in the data"):  # GX reports those itself
+                notes.append(f"{exp.label} on pandas chunks: {c}")
+    outcomes: dict[str, Outcome] = {}
+    rows = None
+    if compiled:
+        try:
+            rows, counts = aggregate.count_all(
+                source.con, source.row_view, compiled, keys, engine.SAMPLE_SIZE, columns
+            )
+        except duckdb.Error as exc:  # never lose a check: the pandas path answers instead
+            notes.append(f"DuckDB aggregate failed ({type(exc).__name__}: {exc}); pandas chunks")
+            left, compiled = list(row_exps), []
+        else:
+            where = f"DuckDB aggregate over all {rows} rows (one query for the suite)"
+            for c, n in zip(compiled, counts, strict=True):
+                outcomes[c.expectation.label] = engine.counted_outcome(
+                    c.expectation,
+                    dict(c.expectation.kwargs),
+                    element_count=n.element_count,
+                    missing_count=n.missing_count,
+                    unexpected_count=n.unexpected_count,
+                    keys=n.sample,
+                    pii=pii,
+                    evaluated_on=where,
+                )
+    chunks = 0
+    if left or not compiled:
+        needed = engine.suite_columns(suite, columns, [e for e, _ in left])
+        pandas_outcomes, pandas_rows, chunks = engine.validate_rows(
+            runner,
+            left,
+            source.chunks(needed, chunk_rows),
+            parameters,
+            keys,
+            pii,
+            empty=schema_frame[needed],
+        )
+        for o in pandas_outcomes:
+            outcomes[o.expectation.label] = o
+        if rows is None or pandas_rows != rows:
+            rows = pandas_rows if rows is None else min(rows, pandas_rows)
+    return [outcomes[e.label] for e, _ in row_exps], rows or 0, chunks
 
 
 def _aggregate(runner, exp: Expectation, source: DuckSource, parameters, pii) -> Outcome:

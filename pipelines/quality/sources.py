@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -39,11 +39,15 @@ class DuckSource:
     # the rows that row-level expectations read: all of them, or a view of the new raw files
     row_view: str = "source"
     row_note: str | None = None
+    _columns: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def columns(self) -> dict[str, str]:
-        """Column name -> DuckDB type of the view."""
-        rows = self.con.execute("describe source").fetchall()
-        return {r[0]: r[1] for r in rows}
+        """Column name -> DuckDB type of the view (described once: the view never changes,
+        and over many raw files each describe reads every footer)."""
+        if self._columns is None:
+            rows = self.con.execute("describe source").fetchall()
+            self._columns = {r[0]: r[1] for r in rows}
+        return dict(self._columns)
 
     def row_count(self, view: str = "source") -> int:
         return int(self.con.execute(f"select count(*) from {view}").fetchone()[0])
@@ -139,7 +143,11 @@ def _connection(settings: dict | None) -> duckdb.DuckDBPyConnection:
         config["memory_limit"] = str(settings["memory_limit"])
     if settings.get("threads"):
         config["threads"] = int(settings["threads"])
-    return duckdb.connect(":memory:", config=config)
+    con = duckdb.connect(":memory:", config=config)
+    # every check reads the same files several times (columns, counts, the aggregate):
+    # DuckDB keeps their Parquet footers instead of parsing each again per query
+    con.execute("set parquet_metadata_cache = true")
+    return con
 
 
 def raw_data_files(raw_dir: Path, entity: str) -> list[Path]:

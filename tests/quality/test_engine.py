@@ -117,7 +117,16 @@ def test_uniqueness_and_row_count_span_chunks(runner, tmp_path, monkeypatch):
         ]
     )
     state = QualityState(tmp_path)
-    run = run_suite(SUITE, _source(frame), pii=set(), state=state, chunk_rows=3, runner=runner)
+    # the pandas chunk path (quality.row_engine: pandas), so that chunks really split the rows
+    run = run_suite(
+        SUITE,
+        _source(frame),
+        pii=set(),
+        state=state,
+        chunk_rows=3,
+        runner=runner,
+        row_engine="pandas",
+    )
     unique = next(
         o for o in run.outcomes if o.expectation.type == "expect_column_values_to_be_unique"
     )
