@@ -69,6 +69,7 @@ TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", ".download"
 Progress = Callable[..., None]
 MAX_LISTED = 40  # files listed by IngestReport.__str__ besides the rejected ones
 MAX_OPEN_FILES = 2000  # files read and waiting for their batch to be typed
+SET_SCAN_BATCHES = 2  # rows waiting for a set-based scan, in batches (DEFAULT_CHUNK_ROWS)
 LOCK_FILE = "ingest.lock"  # in {home}/state/
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 log = logging.getLogger(__name__)
@@ -796,6 +797,8 @@ class Batcher:
         self.con, self.paths, self.manifest = con, paths, manifest
         self.sets = sets  # files read set-based wait here (None: every file read in Python)
         self.max_rows = max_rows or DEFAULT_CHUNK_ROWS
+        if sets is not None:  # a scan every ~2 batches' rows: a long run commits as it goes
+            sets.scan_rows = SET_SCAN_BATCHES * self.max_rows
         self.groups: dict[str, list[tuple[FileJob, pa.Table, pa.Table, SourceChunk]]] = {}
         self.rows: Counter = Counter()
         self.jobs: dict[tuple, FileJob] = {}  # by (hash, entity): read, not yet written

@@ -39,10 +39,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.ingest.contract import QUARANTINE_SCHEMA
 from pipelines.ingest.mapping import norm
-from pipelines.ingest.readers import ROW_COLUMN
+from pipelines.ingest.readers import ROW_COLUMN, _to_string
 from pipelines.ingest.transform import LINEAGE_COLUMNS, compile_sql, lit, q
 
 PROBE_ROWS = 2_000  # rows the loader's probe of a delimited file parses in Python
@@ -71,6 +72,12 @@ def fallback_reason(job) -> str | None:
     """Why the Python reader reads this reading (``None``: DuckDB may read it)."""
     source, mapping = job.source, job.plan.mapping
     info, opts = source.info, source.options
+    if mapping.aggregate:
+        return "mapping uses aggregate"
+    if _GLOB.search(str(job.path)):
+        return "glob character in the file path"
+    if info.format == "parquet":
+        return _parquet_fallback(job)
     if info.format != "csv":
         return f"format {info.format}"
     if info.compression:
@@ -85,47 +92,79 @@ def fallback_reason(job) -> str | None:
         return "rows the reader skips: " + ", ".join(sorted(info.skipped))
     if len(info.delimiter or "") != 1 or info.delimiter in '"\r\n':
         return f"delimiter {info.delimiter!r}"
-    if mapping.aggregate:
-        return "mapping uses aggregate"
-    if _GLOB.search(str(job.path)):
-        return "glob character in the file path"
     first = getattr(source, "_first", None)
     if first is not None and first.malformed:
         return "rows with more cells than the header"
     return None
 
 
+def _parquet_fallback(job) -> str | None:
+    """A flat Parquet file whose columns DuckDB turns into the Python reader's text."""
+    if job.source.info.compression:
+        return f"{job.source.info.compression}-compressed"
+    try:
+        schema = pq.read_schema(job.path)
+    except Exception as exc:  # the Python reader says what is wrong with it
+        return f"cannot read the Parquet schema: {exc}"
+    for f in schema:
+        if _cell_sql(q(f.name), f.type) is None:
+            return f"Parquet column {f.name!r} of type {f.type}"
+    return None
+
+
+def _cell_sql(x: str, t: pa.DataType) -> str | None:
+    """A Parquet value as the text ``readers._to_string`` gives it (None: not done here)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t):
+        return f"CAST({x} AS VARCHAR)"
+    if pa.types.is_boolean(t):
+        return f"CASE WHEN {x} THEN 'true' WHEN NOT {x} THEN 'false' END"
+    if pa.types.is_floating(t):  # Arrow writes 13085.0 as 13085; checked per file
+        return (
+            f"CASE WHEN {x} = trunc({x}) AND abs({x}) < 1e15 THEN "
+            f"CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END"
+        )
+    return None
+
+
 class SetLoader:
     """Readings waiting for their set-based scan, grouped by typing SQL and header."""
 
-    def __init__(self, landing: Path):
+    def __init__(self, landing: Path, scan_rows: int = 2 * BATCH_ROWS):
         self.landing = Path(landing)
+        self.scan_rows = scan_rows  # about this many rows waiting: scan them (then commit)
         self.groups: dict[tuple, list] = {}
         self.files = 0
+        self.rows = 0  # rows waiting (estimated from the probes)
 
     def offer(self, job) -> str | None:
         """Take ``job`` (returns ``None``) or say why the Python reader must read it."""
         why = fallback_reason(job)
         if why is not None:
             return why
-        key = (job.sql, tuple(job.plan.header), job.source.info.delimiter)
+        info = job.source.info
+        schema = str(pq.read_schema(job.path)) if info.format == "parquet" else ""
+        key = (job.sql, tuple(job.plan.header), info.format, info.delimiter, schema)
         self.groups.setdefault(key, []).append(job)
         self.files += 1
+        self.rows += _estimated_rows(job)
         return None
 
     def full(self) -> bool:
-        return self.files >= MAX_GROUP_FILES
+        """Enough is waiting: scan now, so that a long run commits files as it goes."""
+        return self.files >= MAX_GROUP_FILES or self.rows >= self.scan_rows
 
     def flush(self, python: Callable, finish: Callable) -> None:
         """Scan every waiting group; ``python(job)`` reads a file the scan gives back,
         ``finish(*jobs)`` commits files whose rows are all written."""
-        groups, self.groups, self.files = self.groups, {}, 0
+        groups, self.groups, self.files, self.rows = self.groups, {}, 0, 0
         for jobs in groups.values():
             self._flush_group(jobs, python, finish)
 
     def _flush_group(self, jobs: list, python: Callable, finish: Callable) -> None:
-        header, delim = jobs[0].plan.header, jobs[0].source.info.delimiter
-        scan = ScanSpec(header, delim, jobs[0].source.options)
+        job0 = jobs[0]
+        scan = ScanSpec(job0.plan.header, job0.source.info.delimiter, job0.source.options)
+        if job0.source.info.format == "parquet":
+            scan = ParquetScan(job0.plan.header, pq.read_schema(job0.path))
         con = connect(self.landing)
         try:
             counts, failed = scan.count(con, [j.path for j in jobs])
@@ -135,7 +174,7 @@ class SetLoader:
         for job in jobs:
             why = failed.get(str(job.path))
             if why is None and counts.get(str(job.path), (0, 0))[1]:
-                why = "blank, comment, footer or summary rows"
+                why = scan.special_rows
             if why is not None:
                 job.result.read_by, job.result.read_by_why = "python", why
                 python(job)
@@ -168,6 +207,16 @@ class SetLoader:
         finish(*taken)
 
 
+def _estimated_rows(job) -> int:
+    """The rows of a file: all of them when the probe read the whole file, else guessed
+    from its size (100 bytes a row)."""
+    first = getattr(job.source, "_first", None)
+    seen = first.table.num_rows if first is not None else 0
+    if seen < job.source.options.chunk_rows:
+        return seen
+    return max(seen, job.path.stat().st_size // 100)
+
+
 def _shards(jobs: list, n: int) -> list[list]:
     """Split files into at most ``n`` lists of about equal bytes (order kept in each)."""
     sizes = {id(j): max(j.path.stat().st_size, 1) for j in jobs}
@@ -185,6 +234,8 @@ def _shards(jobs: list, n: int) -> list[list]:
 
 class ScanSpec:
     """One ``read_csv`` over a list of files with the same header and delimiter."""
+
+    special_rows = "blank, comment, footer or summary rows"
 
     def __init__(self, header: list[str], delimiter: str, options):
         self.header = list(header)
@@ -341,6 +392,56 @@ class ScanSpec:
         )
 
 
+class ParquetScan(ScanSpec):
+    """One ``read_parquet`` over flat Parquet files with the same schema: rows numbered by
+    ``file_row_number``, cells turned into the Python reader's text (``_cell_sql``)."""
+
+    special_rows = "a value whose text DuckDB writes otherwise than the Python reader"
+
+    def __init__(self, header: list[str], schema: pa.Schema):
+        super().__init__(header, None, None)
+        self.schema = schema
+
+    def _rows_stages(self, jobs: list, counts, cols: list[str]) -> list[str]:
+        files = "[" + ", ".join(lit(str(j.path)) for j in jobs) + "]"
+        by_col = dict(zip(self.cols, self.schema, strict=True))
+        cells = ", ".join(f"{_cell_sql(q(by_col[c].name), by_col[c].type)} AS {c}" for c in cols)
+        return [
+            "set_rows AS (SELECT CAST(file_row_number + 1 AS BIGINT) AS __row, "
+            f"CAST(file_index AS BIGINT) AS __fi, {cells} "
+            f"FROM read_parquet({files}, file_row_number = true))"
+        ]
+
+    def count(self, con, paths: list[Path]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+        """{path: (rows, values DuckDB turns into other text than Arrow)}: each distinct
+        non-text value of a file is compared with ``readers._to_string``."""
+        counts: dict[str, tuple[int, int]] = {}
+        failed: dict[str, str] = {}
+        checked = [
+            f
+            for f in self.schema
+            if not (pa.types.is_string(f.type) or pa.types.is_integer(f.type))
+        ]
+        for path in paths:
+            try:
+                rows = pq.ParquetFile(path).metadata.num_rows
+                differ = 0
+                for f in checked:
+                    sql = (
+                        f"SELECT DISTINCT {q(f.name)} AS v, {_cell_sql(q(f.name), f.type)} AS s "
+                        f"FROM read_parquet({lit(str(path))})"
+                    )
+                    t = con.sql(sql).to_arrow_table()
+                    arrow = _to_string(t["v"].combine_chunks())
+                    differ += sum(
+                        a != b for a, b in zip(arrow.to_pylist(), t["s"].to_pylist(), strict=True)
+                    )
+                counts[str(path)] = (rows, differ)
+            except (duckdb.Error, OSError, pa.ArrowException) as exc:
+                failed[str(path)] = f"DuckDB cannot read it: {str(exc).splitlines()[0]}"
+        return counts, failed
+
+
 def _per_file(values: list[str], cast: str) -> str:
     """The value of the row's file (``__fi``: its index in the scan's list of files)."""
     return f"CAST(([{', '.join(values)}])[__fi + 1] AS {cast})"
@@ -379,7 +480,7 @@ def fill_down_sql(mapping, header: list[str], by_name: dict, source: str) -> lis
         return []
     key = by[0] if len(by) == 1 else f"row({', '.join(by)})"
     order = "PARTITION BY __fi ORDER BY __row"
-    blank = {c: f"regexp_full_match({c}, '{_PY_SPACE}*')" for c in cols}
+    blank = {c: f"coalesce(regexp_full_match({c}, '{_PY_SPACE}*'), TRUE)" for c in cols}
     filled = ", ".join(
         # the frame may end at the current row: a blank current cell is null in the input
         f"CASE WHEN {blank[c]} THEN coalesce(last_value(CASE WHEN {blank[c]} THEN NULL "

@@ -19,11 +19,14 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines.generate import generate
 from pipelines.ingest import run_ingest
+from pipelines.ingest.transform import null_token_sql
 
 VOLATILE = ("ingested_at", "read_by", "read_by_why")
 
@@ -104,8 +107,18 @@ def fixture_homes(shared_fixtures, tmp_path_factory):
         "maven_crm_sales_opportunities/accounts.csv",
         "maven_crm_sales_opportunities/sales_pipeline.csv",
     ]
-    files = {n: shared_fixtures / n for n in names if (shared_fixtures / n).exists()}
+    files: dict[str, Path | bytes] = {
+        n: shared_fixtures / n for n in names if (shared_fixtures / n).exists()
+    }
     assert len(files) >= 7, sorted(files)
+    # a slice of the real Online Retail II Parquet (typed columns: Quantity int64, Price
+    # double, Customer ID int64; ordinals per invoice and stock code)
+    retail = shared_fixtures / "uci_online_retail_ii_2009_2010/online_retail_II_2009-2010.parquet"
+    sink = pa.BufferOutputStream()
+    pq.write_table(pq.ParquetFile(retail).read_row_group(0).slice(0, 20_000), sink)
+    files["uci_online_retail_ii_2009_2010/online_retail_II_slice.parquet"] = (
+        sink.getvalue().to_pybytes()
+    )
     return ingest_both(tmp_path_factory.mktemp("set_fixtures"), files)
 
 
@@ -118,6 +131,7 @@ def test_real_exports_read_set_based_equal_the_per_file_path(fixture_homes):
         "maven_crm_sales_opportunities/accounts.csv",
         "fivetran_dbt_hubspot/company_data.csv",
         "fivetran_dbt_ga4_export/event_data.csv",
+        "uci_online_retail_ii_2009_2010/online_retail_II_slice.parquet",
     ):
         assert by[name] == "duckdb", name
     # an aggregated mapping (device rows summed to the day) stays with the Python path
@@ -283,3 +297,70 @@ def test_set_based_rerun_loads_nothing_again(shape_homes):
     report = run_ingest(new, set_based=True)
     assert report.files == [] and report.unchanged == len(SHAPES)
     assert {p: p.stat().st_mtime_ns for p in (new / "raw").rglob("*.parquet")} == before
+
+
+# ---------------------------------------------------------------------------- Parquet
+
+
+def retail(n: int, start: int, **extra) -> bytes:
+    """An Online Retail II style Parquet (typed columns, as pandas writes the dataset)."""
+    table = pa.table(
+        {
+            "Invoice": [f"{'C' if i % 7 == 0 else ''}{start + i // 3}" for i in range(n)],
+            "StockCode": [f"S{i % 4}" for i in range(n)],  # repeats within an invoice
+            "Description": [None if i % 5 == 0 else f"Item {i}" for i in range(n)],
+            "Quantity": pa.array([(-1 if i % 7 == 0 else 1) * (i % 9) for i in range(n)]),
+            "InvoiceDate": [f"2010-0{1 + i % 9}-1{i % 9} 0{i % 10}:15:00" for i in range(n)],
+            "Price": pa.array([[2.95, 10.0, 0.85, 0.0, 1234.5][i % 5] for i in range(n)]),
+            "Customer ID": pa.array([None if i % 6 == 0 else 13000.0 + i for i in range(n)]),
+            "Country": ["United Kingdom"] * n,
+            **extra,
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+PARQUET = {
+    "orders/retail_a.parquet": (retail(300, 1000), "duckdb"),
+    "orders/retail_b.parquet": (retail(90, 5000, Price=pa.array([9.5] * 90)), "duckdb"),
+    # 1.25e10 prints as 1.25e+10 in Arrow: the check per file sends it to Python
+    "orders/retail_exponent.parquet": (
+        retail(30, 7000, Price=pa.array([1.25e10] + [1.0] * 29)),
+        "python",
+    ),
+    "orders/retail_small_values.parquet": (  # -0.0 and 1.5e-7: Arrow writes -0 and 1.5e-7
+        retail(30, 7500, Price=pa.array([-0.0, 1.5e-7] + [1.0] * 28)),
+        "python",
+    ),
+    "orders/retail_timestamps.parquet": (
+        retail(30, 8000, InvoiceDate=pa.array([datetime(2010, 1, 1, 8, i) for i in range(30)])),
+        "python",
+    ),
+}
+
+
+def test_parquet_read_set_based_equals_the_per_file_path(tmp_path, shared_fixtures):
+    files = {name: content for name, (content, _) in PARQUET.items()}
+    old, new = ingest_both(tmp_path, files)
+    assert_same_output(old, new)
+    assert read_by(new) == {name: path for name, (_, path) in PARQUET.items()}
+    whys = {r["file"]: r["read_by_why"] for r in manifests(new).values()}
+    assert "of type timestamp" in whys["orders/retail_timestamps.parquet"]
+    raw = pq.read_table(new / "raw" / "orders").to_pylist()
+    # ordinals per (Invoice, StockCode) in file order, as the Python path numbers them
+    a = [r for r in raw if r["_source_file"] == "orders/retail_a.parquet"]
+    assert {r["order_line_id"] for r in a if r["order_id"] == "1001"} == {"S3-1", "S0-1", "S1-1"}
+    assert all(r["customer_id"] is None or "." not in r["customer_id"] for r in raw)
+
+
+def test_null_tokens_compile_to_in_lists_without_a_join():
+    tokens = ["", "-", "--", "N/A", "#N/A", "NULL", "None", "nan", "(not set)", "<Other>"]
+    sql = null_token_sql("x", tokens)
+    con = duckdb.connect()
+    plan = con.sql(f"EXPLAIN SELECT {sql} FROM (SELECT 'a' AS x)").fetchall()[0][1]
+    assert "JOIN" not in plan.upper() and " IN " in sql
+    values = [*tokens, "a", "n/a", " -", "NaN", "(not set) "]
+    got = con.sql(f"SELECT x, {sql} FROM unnest({[v for v in values]}::VARCHAR[]) t(x)").fetchall()
+    assert dict(got) == {v: v in tokens for v in values}
