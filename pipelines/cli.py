@@ -292,8 +292,6 @@ def doctor(home: str | None) -> None:
     paths = home_paths(home).ensure()
     dagster_home = os.environ.get("DAGSTER_HOME") or str(paths.root / "dagster_home")
     findings = pii_findings(paths.root, dagster_home)
-    for line in findings.notices[: 1 if findings.key.created else 0]:
-        click.secho(line, fg="yellow")
     click.echo(findings.describe())
     sys.exit(1 if findings.warnings else 0)
 

@@ -38,14 +38,9 @@ class PiiFindings:
 
     @property
     def notices(self) -> list[str]:
-        """What to print: the one-time creation notice, then the warnings."""
-        lines = []
-        if self.key.created:
-            lines.append(
-                f"{PII_KEY_ENV} is not set: generated a random PII key in {self.key.path} "
-                "(mode 0600). Every run of this home hashes with it (docs/privacy.md)."
-            )
-        return lines + self.warnings
+        """What a run prints at its start. The creation of a key is said once, by
+        ``pipelines.settings.pii_key`` (a log warning) in the process that wrote the file."""
+        return list(self.warnings)
 
     def describe(self) -> str:
         where = f"env {PII_KEY_ENV}" if self.key.source == "env" else f"generated, {self.key.path}"
