@@ -17,9 +17,10 @@ catalog of views over those files:
 3. everything is fsynced, then ``os.replace`` swaps the new file onto
    ``serving/marts.duckdb`` and each link onto ``serving/parquet/<mart>.parquet``;
    ``_published.json`` is written last. Older version folders are removed afterwards, except
-   the one published just before and any younger than ``serving.keep_versions_hours``
-   (default 24): a BI session that opened the old ``marts.duckdb`` keeps reading that
-   version (old data, consistent) for at least that long.
+   the one published just before and any whose ``marts.duckdb`` (a hard link in the version
+   folder) a DuckDB process still holds open (DuckDB locks the file while a connection is
+   open): a BI session that opened an old ``marts.duckdb`` keeps reading that version (old
+   data, consistent) until it closes it.
 
 A rename swaps the directory entry, not the file: a reader that holds the old
 ``marts.duckdb`` open keeps reading the old inode, whose views name the old version's files,
@@ -37,6 +38,7 @@ fills up mid-copy raises :class:`PublishError` with one clear line; the previous
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -56,7 +58,6 @@ from pipelines.settings import home_paths, load_config
 SERVING_DB = "marts.duckdb"
 PARQUET_DIR = "parquet"
 VERSIONS_DIR = "versions"  # serving/versions/<token>/<mart>.parquet: the data the views read
-DEFAULT_KEEP_VERSIONS_HOURS = 24
 MANIFEST = "_published.json"
 WAREHOUSE_SCHEMA = "marts"
 SERVING_SCHEMA = "main"
@@ -284,19 +285,41 @@ def _previous_version(serving: Path) -> str | None:
         return None
 
 
-def prune_versions(serving: Path, keep: set[str], keep_hours: float) -> list[Path]:
-    """Remove the version folders that are not in ``keep`` and older than ``keep_hours``."""
+def held_open(database: Path) -> bool:
+    """Whether a DuckDB process has ``database`` open: DuckDB holds a lock on the file for as
+    long as a connection is open (shared for readers), so an exclusive lock is refused."""
+    try:
+        fd = os.open(database, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def prune_versions(serving: Path, keep: set[str]) -> list[Path]:
+    """Remove the version folders no reader can need: not in ``keep`` (the new version and
+    the one published before it) and whose catalog (``versions/<v>/marts.duckdb``, the same
+    file as the ``marts.duckdb`` of that publish) no DuckDB process holds open."""
     versions = serving / VERSIONS_DIR
     if not versions.is_dir():
         return []
-    cutoff = time.time() - keep_hours * 3600
     removed = []
     for folder in sorted(versions.iterdir()):
-        if folder.name in keep or folder.stat().st_mtime > cutoff:
+        if folder.name in keep:
+            continue
+        if held_open(folder / SERVING_DB):
+            log.info("kept serving version %s: a reader still has it open", folder.name)
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
-        log.info("removed serving version %s (older than %s h)", folder.name, keep_hours)
+        log.info("removed serving version %s", folder.name)
     return removed
 
 
@@ -308,8 +331,6 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
     tmp_links = {m: parquet_dir / f".{m}.{token}.parquet" for m in marts}
     data = {m: version_dir / f"{m}.parquet" for m in marts}
     temporaries = [tmp_db, Path(f"{tmp_db}.wal"), *tmp_links.values()]
-    serving_cfg = config.get("serving") or {}
-    keep_hours = float(serving_cfg.get("keep_versions_hours", DEFAULT_KEEP_VERSIONS_HOURS))
     previous = _previous_version(serving)
     duck = config.get("duckdb") or {}
     settings = {k: duck[k] for k in ("memory_limit", "threads") if duck.get(k)}
@@ -355,6 +376,8 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
             raise PublishError(f"{tmp_db}.wal left after checkpoint; not publishing")
         for mart in marts:
             _link_or_copy(data[mart], tmp_links[mart])
+        # the catalog's second name: while a reader holds this file, its version is kept
+        os.link(tmp_db, version_dir / SERVING_DB)
         for path in [tmp_db, *data.values(), version_dir, version_dir.parent]:
             fsync_path(path)
         report = PublishReport(
@@ -389,7 +412,7 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
         os.replace(manifest_tmp, serving / MANIFEST)
         fsync_path(parquet_dir)
         fsync_path(serving)
-        prune_versions(serving, {token, previous or token}, keep_hours)
+        prune_versions(serving, {token, previous or token})
         return report
     finally:
         for path in temporaries:

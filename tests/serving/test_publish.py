@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -157,26 +159,42 @@ def test_types_parquet_cannot_hold_are_cast_back_to_the_models_types(tmp_path):
         con.close()
 
 
-def test_old_versions_are_removed_but_the_previous_one_is_kept(tmp_path):
-    versions = tmp_path / "serving" / "versions"
-    reports = []
-    for version in (1, 2, 3):
-        write_marts(tmp_path, version=version)
-        reports.append(publish(tmp_path, MARTS))
-    # default: every version younger than 24 h stays readable for sessions that hold it
-    assert sorted(p.name for p in versions.iterdir()) == sorted(r.version for r in reports)
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select distinct version from dim_customers").fetchone()[0], flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
 
-    (tmp_path / "segmart.yaml").write_text("serving:\n  keep_versions_hours: 0\n")
-    write_marts(tmp_path, version=4)
-    last = publish(tmp_path, MARTS)
-    # only the new version and the one published just before it are left
-    assert sorted(p.name for p in versions.iterdir()) == sorted([reports[-1].version, last.version])
-    assert json.loads((tmp_path / "serving" / "_published.json").read_text())["version"] == (
-        last.version
+
+def test_old_versions_go_unless_published_just_before_or_held_open_by_a_reader(tmp_path):
+    versions = tmp_path / "serving" / "versions"
+    db = tmp_path / "serving" / "marts.duckdb"
+    write_marts(tmp_path, version=1)
+    first = publish(tmp_path, MARTS)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
-    con = duckdb.connect(str(tmp_path / "serving" / "marts.duckdb"), read_only=True)
     try:
-        assert con.execute("select distinct version from dim_customers").fetchall() == [(4,)]
+        assert reader.stdout.readline().strip() == b"1"  # it has version 1 open
+        reports = []
+        for version in (2, 3, 4):
+            write_marts(tmp_path, version=version)
+            reports.append(publish(tmp_path, MARTS))
+        # kept: the new one, the one before it, and the one a reader holds; 2 is gone
+        kept = [first.version, reports[1].version, reports[2].version]
+        assert sorted(p.name for p in versions.iterdir()) == sorted(kept)
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=60)
+    write_marts(tmp_path, version=5)
+    last = publish(tmp_path, MARTS)
+    assert sorted(p.name for p in versions.iterdir()) == sorted([reports[2].version, last.version])
+    manifest = json.loads((tmp_path / "serving" / "_published.json").read_text())
+    assert manifest["version"] == last.version
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("select distinct version from dim_customers").fetchall() == [(5,)]
     finally:
         con.close()
 
