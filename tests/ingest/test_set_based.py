@@ -226,6 +226,16 @@ SHAPES: dict[str, tuple[bytes, str]] = {
     ),
     "header_only.csv": (nps([]), "duckdb"),
     "footer.csv": (nps([*rows(200), "Total: 4,,,,,,,,,"]), "python"),
+    # DuckDB drops these silently where Python's csv keeps them: found in the bytes
+    "long_empty_line.csv": (nps([*rows(80_000, 2_100), "", *rows(81_000, 2)]), "python"),
+    "quote_then_blank.csv": (
+        nps([*rows(90_000, 3), '9,91,a@b.c,Ana,5,"late" ,2024-03-01,NPS,c,k']),
+        "python",
+    ),
+    "blank_then_quote.csv": (
+        nps([*rows(91_000, 3), '9,91,a@b.c,Ana,5, "early",2024-03-01,NPS,c,k']),
+        "python",
+    ),
     # past the rows the loader's probe parses: found by the scan's counting pass
     "long_footer.csv": (nps([*rows(10_000, 2_100), "Grand total,,,,,,,,,"]), "python"),
     "long_blank_row.csv": (nps([*rows(20_000, 2_100), " , ,,,,,,,,", *rows(30_000, 2)]), "python"),
@@ -268,6 +278,8 @@ def test_file_shapes_pick_their_path_and_equal_the_per_file_path(shape_homes):
     assert by == {f"crm/nps/{name}": path for name, (_, path) in SHAPES.items()}
     whys = {r["file"]: r["read_by_why"] for r in manifests(new).values()}
     assert "footer" in whys["crm/nps/footer.csv"]
+    for name in ("long_empty_line.csv", "quote_then_blank.csv", "blank_then_quote.csv"):
+        assert whys[f"crm/nps/{name}"] == "empty lines or blanks around a quoted cell", name
     for name in ("long_footer.csv", "long_blank_row.csv", "long_comment_row.csv"):
         assert whys[f"crm/nps/{name}"] == "blank, comment, footer or summary rows", name
     assert "encoding" in whys["crm/nps/utf16.csv"]
