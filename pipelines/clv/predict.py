@@ -150,18 +150,21 @@ def fit_period(daily: pd.DataFrame, end, spec: ClvSpec) -> FitOutcome:
         )
     spenders = repeat[repeat["monetary"] > 0]
     if len(spenders) < spec.min_repeat_customers:
+        note = f"BG/NBD: {purchases.message}; " if purchases.message else ""
         return FitOutcome(
             summary,
             OK,
-            "",
+            f"{note}Gamma-Gamma: {len(spenders)} repeat buyers with a positive mean value, "
+            f"fewer than clv.min_repeat_customers ({spec.min_repeat_customers})",
             purchases,
             "too_few_repeat_customers",
             None,
         )
     spend = fit_gamma_gamma(spenders["frequency"], spenders["monetary"])
     spend_status = OK if spend.converged else "not_converged"
-    message = "" if spend.converged else f"Gamma-Gamma: {spend.message}"
-    return FitOutcome(summary, OK, message, purchases, spend_status, spend)
+    notes = [f"BG/NBD: {purchases.message}" if purchases.message else ""]
+    notes.append("" if spend.converged else f"Gamma-Gamma: {spend.message}")
+    return FitOutcome(summary, OK, "; ".join(n for n in notes if n), purchases, spend_status, spend)
 
 
 def portfolio_margin(transactions: pd.DataFrame, spec: ClvSpec) -> float:

@@ -205,6 +205,7 @@ def test_spend_model_without_enough_repeat_buyers_leaves_spend_null():
     run = run_clv(transactions, end_of(52), spec)
     fit = run.fits.set_index("fit_name").loc["prediction"]
     assert fit["status"] == "ok" and fit["spend_status"] == "too_few_repeat_customers"
+    assert "clv.min_repeat_customers" in fit["message"]
     customers = run.customers
     assert customers["probability_alive"].notna().any()
     assert customers[["expected_aov", "predicted_clv_12m", "clv_tier"]].isna().all().all()
@@ -225,3 +226,27 @@ def test_spend_model_without_enough_repeat_buyers_leaves_spend_null():
 def test_bad_configuration_is_a_clear_error(block):
     with pytest.raises(ClvConfigError, match="clv"):
         clv_spec({"clv": block})
+
+
+@pytest.mark.parametrize("customers", [0, 300])
+def test_tables_are_written_with_their_types_even_when_empty(tmp_path, customers):
+    from pipelines.clv.warehouse import TABLES, connect, write_tables
+
+    run = run_clv(simulate(customers, 40, seed=5), end_of(40), clv_spec({}))
+    frames = {"customer_clv": run.customers, "clv_holdout": run.holdout, "clv_fits": run.fits}
+    with connect(tmp_path / "w.duckdb") as con:
+        write_tables(con, frames)
+        write_tables(con, frames)  # a re-run replaces, never appends
+        for table, (types, _) in TABLES.items():
+            described = con.execute(f"describe ml.{table}").df()
+            assert dict(zip(described["column_name"], described["column_type"], strict=True)) == {
+                c: t.upper() for c, t in types.items()
+            }
+            assert con.execute(f"select count(*) from ml.{table}").fetchone()[0] == len(
+                frames[table]
+            )
+        nulls = con.execute(
+            "select count(*) from ml.customer_clv where clv_status = 'ok' "
+            "and (probability_alive is null or predicted_clv_12m is null)"
+        ).fetchone()[0]
+        assert nulls == 0
