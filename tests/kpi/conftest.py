@@ -25,7 +25,11 @@ from raw_builder import write_raw  # noqa: E402
 
 from pipelines.settings import DBT_PROJECT_DIR  # noqa: E402
 
-KPI_MARTS = "+path:models/marts/kpi +path:models/marts/attribution +path:models/marts/facts"
+# marts/clv: its marts and dim_customers (their CLV columns empty without the Python step)
+KPI_MARTS = (
+    "+path:models/marts/kpi +path:models/marts/attribution +path:models/marts/facts "
+    "+path:models/marts/clv"
+)
 UPSTREAM_TESTS = " ".join(
     f"resource_type:{kind},path:models/{folder}"
     for kind in ("test", "unit_test")
