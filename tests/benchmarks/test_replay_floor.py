@@ -1,7 +1,8 @@
 """The replay floor: the project's compiled dbt SQL, replayed without dbt, Dagster or GX,
 builds the same marts as the pipeline; and DuckDB 1.1.3 reads the pipeline's published marts.
 
-One pipeline run (the real Dagster job) on a small demo landing is shared by the module.
+The pipeline run is the session's shared demo home (tests/shared_homes.py: the real job on
+the demo data at scale 0.01), shared with other modules; dbt compiles against a private copy.
 """
 
 from __future__ import annotations
@@ -13,32 +14,26 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from pipeline.runner import run_job
 from reliability.pipeline_home import snapshot, snapshot_diff
 
 from benchmarks import agreement, replay_floor
+from tests.shared_homes import StoredRun, demo_home, private_copy
 
 pytestmark = pytest.mark.slow
-GA4_DAYS = 20  # of the demo's GA4 daily files: the rest of the landing is kept whole
 OLD_READER = Path(__file__).resolve().parents[2] / "scripts" / "old_reader.py"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A home built by the real job, and the replay of its compiled SQL."""
-    from pipelines.generate import generate
-
-    home = tmp_path_factory.mktemp("replay_home")
-    landing = home / "landing" / "demo"
-    generate(landing, 0.01, 42)
-    for extra in sorted(landing.glob("web/ga4/events_*"))[GA4_DAYS:]:
-        extra.unlink()
-    result = run_job(home)
-    assert result.success
+    """The shared demo home (read only), and the replay of its compiled SQL."""
+    shared = demo_home(tmp_path_factory)
+    assert StoredRun(shared).success
+    # dbt opens the warehouse for writing even to compile: a copy, not the shared home
+    home = private_copy(shared, tmp_path_factory.mktemp("replay") / "home")
     work = tmp_path_factory.mktemp("replay_work")
     plan = replay_floor.prepare(home, work)
     timings = replay_floor.run(work)
-    return home, work, plan, timings
+    return shared, work, plan, timings
 
 
 def _marts(database: Path):
