@@ -384,8 +384,11 @@ def _key_diff(con, expected_sql: str, actual_sql: str, keys: list[str]) -> tuple
         union all
         select 'not expected (extra or duplicated)' as problem, * from unexpected
     """
-    rows = _fetch(con, f"select count(*) as n from ({sql})")
-    sample = _fetch(con, f"select * from ({sql}) order by all limit {SAMPLE}")
+    # computed once (both sides can be whole tables): counted and sampled from a temp table
+    con.execute(f"create or replace temp table _key_diff as {sql}")
+    rows = _fetch(con, "select count(*) as n from _key_diff")
+    sample = _fetch(con, f"select * from _key_diff order by all limit {SAMPLE}")
+    con.execute("drop table _key_diff")
     return int(rows[0]["n"]), _jsonable(sample)
 
 
@@ -393,24 +396,32 @@ def raw_to_staging(paths: HomePaths, entity: str) -> Reconciliation:
     """raw rows = staging rows + superseded versions + documented drops (keys compared too)."""
     staged = STAGING[entity]
     dropped = staged.dropped or "false"
+    keys = ", ".join(f"{expr} as {name}" for name, expr in staged.keys.items())
     with warehouse(paths) as con:
-        con.execute(f"create temp view ranked as {_ranked_raw(paths, entity)}")
+        # the raw versions ranked once (the window over every raw row is the costly part),
+        # only what the equation and the key comparison read
+        con.execute(
+            f"""
+            create temp table ranked as
+            select _version_rank, coalesce(({dropped}), false) as _dropped, {keys}
+            from ({_ranked_raw(paths, entity)})
+            """
+        )
         terms = _one(
             con,
-            f"""
+            """
             select
                 count(*) as raw_rows,
                 count(*) filter (where _version_rank > 1) as superseded_versions,
-                count(*) filter (where _version_rank = 1 and ({dropped})) as dropped_by_filter
+                count(*) filter (where _version_rank = 1 and _dropped) as dropped_by_filter
             from ranked
             """,
         )
         staging_sql = f"select count(*) as n from wh.staging.{staged.model}"
         terms["staging_rows"] = _one(con, staging_sql)["n"]
-        keys = ", ".join(f"{expr} as {name}" for name, expr in staged.keys.items())
         failing_count, failing = _key_diff(
             con,
-            f"select {keys} from ranked where _version_rank = 1 and not ({dropped})",
+            f"select {', '.join(staged.keys)} from ranked where _version_rank = 1 and not _dropped",
             f"select {', '.join(staged.keys)} from wh.staging.{staged.model}",
             list(staged.keys),
         )
