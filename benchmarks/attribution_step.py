@@ -25,11 +25,11 @@ def measure(home: str, order: int) -> dict:
     config = load_config(home)
     with connect(home_paths(home).warehouse, config.get("duckdb")) as con:
         started = time.perf_counter()
-        paths, sets = read_journeys(con)
+        journeys = read_journeys(con)
         read = time.perf_counter()
-        result = fit(paths, sets, AttributionSpec(markov_order=order))
+        result = fit(journeys, AttributionSpec(markov_order=order))
         fitted = time.perf_counter()
-        _, rows = write_credits(con, result.shares)
+        _, rows = write_credits(con, result.credits)
         written = time.perf_counter()
         conversions, touches = con.execute(
             "select (select count(*) from marts.fct_conversions), "
@@ -38,8 +38,7 @@ def measure(home: str, order: int) -> dict:
     return {
         "conversions": conversions,
         "touchpoints": touches,
-        "distinct_paths": len(paths),
-        "distinct_sets": len(sets),
+        "touches": int(sum(len(j.channel) for j in journeys.values())),
         "credit_rows": rows,
         "markov_order": order,
         "read_s": round(read - started, 2),

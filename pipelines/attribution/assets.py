@@ -55,10 +55,10 @@ def build_attribution_asset() -> dg.AssetsDefinition:
         spec = attribution_spec(config)
         started = time.perf_counter()
         with connect(segmart.paths.warehouse, config.get("duckdb")) as con:
-            paths, sets = read_journeys(con)
-            result = fit(paths, sets, spec)
+            journeys = read_journeys(con)
+            result = fit(journeys, spec)
             # written even when empty, so fct_attribution sees no stale credits
-            relation, rows = write_credits(con, result.shares)
+            relation, rows = write_credits(con, result.credits)
         seconds = time.perf_counter() - started
         context.log.info(
             f"attribution: {rows} channel credits for {len(result.summary)} conversion types "

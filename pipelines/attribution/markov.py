@@ -1,9 +1,9 @@
 """Markov-chain removal-effect attribution on aggregated journeys (Anderl et al. 2016).
 
 A journey is the ordered list of channels a person touched before converting (or, for a
-non-converting journey, without converting). Every distinct path is counted once with its
-number of converting and non-converting journeys, so the work grows with the number of
-distinct paths, not of journeys.
+non-converting journey, without converting). The chain is estimated from transition counts
+computed over all journeys at once (pipelines/attribution/journeys.py, numpy), so the
+solve grows with the number of distinct states, not of journeys.
 
 The chain: ``(start)`` → states → ``(conversion)`` or ``(null)``. A state of order ``k`` is
 the last ``k`` channels of the path so far (fewer at the start of a path); order 1 is the
@@ -28,8 +28,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
-SEP = "\x1f"  # joins the channels of a higher-order state; never part of a channel name
-START = "(start)"
+from pipelines.attribution.journeys import CONVERSION, SEP, START, Journeys
 
 
 @dataclass(frozen=True)
@@ -43,54 +42,6 @@ class MarkovResult:
     transitions: pd.DataFrame  # from_state, to_state, probability (for checks and metadata)
 
 
-def _steps(paths: pd.DataFrame, order: int) -> pd.DataFrame:
-    """One row per path and step: path_id, step, state (the last ``order`` channels)."""
-    steps = (
-        paths[["path_id", "channels"]]
-        .explode("channels", ignore_index=True)
-        .rename(columns={"channels": "channel"})
-    )
-    steps["step"] = steps.groupby("path_id").cumcount()
-    state = steps["channel"].astype(str)
-    for back in range(1, order):
-        earlier = steps.groupby("path_id")["channel"].shift(back)
-        state = (earlier.astype(str) + SEP + state).where(earlier.notna(), state)
-    steps["state"] = state
-    return steps
-
-
-def transition_counts(paths: pd.DataFrame, order: int = 1) -> pd.DataFrame:
-    """Weighted transition counts (from_state, to_state, count) of aggregated paths.
-
-    ``paths``: channels (list of channel names, non-empty), conversions, nulls (journey counts).
-    """
-    paths = paths.reset_index(drop=True).assign(path_id=lambda f: np.arange(len(f)))
-    weight = (paths["conversions"] + paths["nulls"]).to_numpy(dtype=float)
-    steps = _steps(paths, order)
-    steps["weight"] = weight[steps["path_id"].to_numpy()]
-    following = steps.groupby("path_id")["state"].shift(-1)
-    first = steps[steps["step"] == 0]
-    inner = steps[following.notna()]
-    last = steps[following.isna()]
-    last_conv = paths["conversions"].to_numpy(dtype=float)[last["path_id"].to_numpy()]
-    last_null = paths["nulls"].to_numpy(dtype=float)[last["path_id"].to_numpy()]
-    parts = [
-        pd.DataFrame({"from_state": START, "to_state": first["state"], "count": first["weight"]}),
-        pd.DataFrame(
-            {
-                "from_state": inner["state"],
-                "to_state": following[following.notna()],
-                "count": inner["weight"],
-            }
-        ),
-        pd.DataFrame({"from_state": last["state"], "to_state": "(conversion)", "count": last_conv}),
-        pd.DataFrame({"from_state": last["state"], "to_state": "(null)", "count": last_null}),
-    ]
-    counts = pd.concat(parts, ignore_index=True)
-    counts = counts[counts["count"] > 0]
-    return counts.groupby(["from_state", "to_state"], as_index=False, sort=True)["count"].sum()
-
-
 def _absorption(q: sparse.csr_matrix, r: np.ndarray, keep: np.ndarray) -> float:
     """P(conversion) from state 0 (start) with only the ``keep`` states left in the chain."""
     index = np.flatnonzero(keep)
@@ -100,14 +51,11 @@ def _absorption(q: sparse.csr_matrix, r: np.ndarray, keep: np.ndarray) -> float:
     return float(np.atleast_1d(solution)[0])
 
 
-def removal_effects(paths: pd.DataFrame, order: int = 1) -> MarkovResult:
-    """Removal effect of every channel of ``paths`` (see the module docstring)."""
-    if order < 1:
-        raise ValueError(f"Markov order must be >= 1, got {order}")
-    paths = paths[paths["channels"].map(len) > 0]
-    counts = transition_counts(paths, order)
-    channels = sorted({c for path in paths["channels"] for c in path})
-    if counts.empty or paths["conversions"].sum() <= 0:
+def removal_effects(journeys: Journeys, order: int = 1) -> MarkovResult:
+    """Removal effect of every channel of ``journeys`` (see the module docstring)."""
+    counts = journeys.transition_counts(order)
+    channels = list(journeys.channels)
+    if counts.empty or not journeys.converted.any():
         effects = pd.DataFrame({"channel": channels, "removal_effect": 0.0})
         return MarkovResult(order, 0.0, effects, 0, counts.assign(probability=np.nan))
     totals = counts.groupby("from_state")["count"].transform("sum")
@@ -122,7 +70,7 @@ def removal_effects(paths: pd.DataFrame, order: int = 1) -> MarkovResult:
         ),
         shape=(len(transient), len(transient)),
     )
-    to_conversion = counts[counts["to_state"] == "(conversion)"]
+    to_conversion = counts[counts["to_state"] == CONVERSION]
     r = np.zeros(len(transient))
     r[to_conversion["from_state"].map(position).to_numpy()] = to_conversion["probability"]
     everything = np.ones(len(transient), dtype=bool)

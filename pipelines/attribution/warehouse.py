@@ -5,8 +5,8 @@ the touchpoints of its person (for a won deal also of every person of its accoun
 ``window_start_at`` to ``converted_at``, ordered by time then touchpoint id. A person's
 touchpoints that are on no path of a conversion type form that person's one non-converting
 journey of that type. Each conversion type (order, won_deal, lead) is its own graph.
-All of it is aggregated in SQL: Python sees one row per distinct path and per distinct
-channel set, never one per journey.
+The journeys come out of DuckDB as one sorted frame; transition counts and channel sets are
+computed from it with numpy (pipelines/attribution/journeys.py), never journey by journey.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
-from pipelines.attribution.markov import SEP
+from pipelines.attribution.journeys import Journeys
 
 ML_SCHEMA = "ml"
 CREDITS_TABLE = "attribution_channel_credits"
@@ -33,7 +34,7 @@ class MissingMartError(RuntimeError):
     """fct_conversions / fct_touchpoints are not in the warehouse yet (build dbt first)."""
 
 
-JOURNEYS_SQL = f"""
+JOURNEYS_SQL = """
 create or replace temp table attribution_journeys as
 with
 conversions as (
@@ -72,7 +73,7 @@ converting as (
 conversion_types as (select distinct conversion_type from conversions),
 used as (select distinct conversion_type, touchpoint_id from converting),
 non_converting as (
-    select conversion_types.conversion_type, touchpoints.person_key as journey_key,
+    select conversion_types.conversion_type, 'none:' || touchpoints.person_key as journey_key,
         false as is_conversion, touchpoints.touchpoint_id, touchpoints.touched_at,
         touchpoints.channel
     from touchpoints
@@ -89,16 +90,7 @@ journeys as (
     union all
     select * from non_converting
 )
-select
-    conversion_type,
-    journey_key,
-    is_conversion,
-    string_agg(coalesce(channel, 'Unassigned'), '{SEP}' order by touched_at, touchpoint_id)
-        as path_key,
-    array_to_string(list_sort(list_distinct(list(coalesce(channel, 'Unassigned')))), '{SEP}')
-        as set_key
-from journeys
-group by conversion_type, journey_key, is_conversion
+select * from journeys
 """
 
 
@@ -116,53 +108,107 @@ def _missing_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     return missing
 
 
-def read_journeys(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(paths, sets) aggregated per conversion type.
+TOUCHES_SQL = """
+with
+touches as (
+    select conversion_type, hash(journey_key) as journey_hash, is_conversion,
+        coalesce(channel, 'Unassigned') as channel, touched_at, touchpoint_id
+    from attribution_journeys
+),
+channel_ids as (
+    select channel, cast(row_number() over (order by channel) - 1 as integer) as channel_id
+    from (select distinct channel from touches) as channels
+),
+type_ids as (
+    select conversion_type,
+        cast(row_number() over (order by conversion_type) - 1 as integer) as type_id
+    from (select distinct conversion_type from touches) as types
+)
+select type_ids.type_id, touches.journey_hash, touches.is_conversion, channel_ids.channel_id
+from touches
+inner join channel_ids on touches.channel = channel_ids.channel
+inner join type_ids on touches.conversion_type = type_ids.conversion_type
+order by type_ids.type_id, touches.journey_hash, touches.touched_at, touches.touchpoint_id
+"""
 
-    paths: conversion_type, path_key, conversions, nulls (one row per distinct path).
-    sets: conversion_type, set_key, conversions, journeys (one row per distinct channel set).
-    """
+
+class HashCollisionError(RuntimeError):
+    """Two journeys of one conversion type share a hash (about 1 in 10^8 at 10^5 journeys)."""
+
+
+def read_journeys(con: duckdb.DuckDBPyConnection) -> dict[str, Journeys]:
+    """{conversion_type: Journeys}: every journey's touches in the order fct_attribution ranks
+    them (time, then touchpoint id). Journeys are grouped by a 64-bit hash of their key (an
+    integer sort, ~3x faster than sorting the keys); a collision is detected and raises."""
     missing = _missing_marts(con)
     if missing:
         raise MissingMartError(
             f"{', '.join(missing)} not in the warehouse: build the dbt models before attribution"
         )
     con.execute(JOURNEYS_SQL)
-    paths = con.execute(
-        "select conversion_type, path_key, count(*) filter (where is_conversion) as conversions, "
-        "count(*) filter (where not is_conversion) as nulls "
-        "from attribution_journeys group by conversion_type, path_key "
-        "order by conversion_type, path_key"
+    touches = con.execute(TOUCHES_SQL).fetchnumpy()
+    channels = [r[0] for r in con.execute(
+        "select distinct coalesce(channel, 'Unassigned') from attribution_journeys order by 1"
+    ).fetchall()]  # fmt: skip
+    types = [r[0] for r in con.execute(
+        "select distinct conversion_type from attribution_journeys order by 1"
+    ).fetchall()]  # fmt: skip
+    converting = con.execute(
+        "select conversion_type, hash(journey_key) as journey_hash, journey_key "
+        "from attribution_journeys where is_conversion "
+        "group by conversion_type, journey_key order by conversion_type, journey_hash"
     ).df()
-    sets = con.execute(
-        "select conversion_type, set_key, count(*) filter (where is_conversion) as conversions, "
-        "count(*) as journeys from attribution_journeys group by conversion_type, set_key "
-        "order by conversion_type, set_key"
-    ).df()
-    return paths, sets
+    if converting.duplicated(["conversion_type", "journey_hash"]).any():
+        raise HashCollisionError("two conversions share a journey hash; rerun cannot help")
+    type_id = np.asarray(touches["type_id"])
+    journey_hash = np.asarray(touches["journey_hash"])
+    is_conversion = np.asarray(touches["is_conversion"], dtype=bool)
+    channel_id = np.asarray(touches["channel_id"], dtype=np.int64)
+    out = {}
+    for index, conversion_type in enumerate(types):
+        rows = np.flatnonzero(type_id == index)
+        hashes = journey_hash[rows]
+        first = np.r_[True, hashes[1:] != hashes[:-1]] if len(rows) else np.zeros(0, bool)
+        journey = np.cumsum(first) - 1
+        converted = is_conversion[rows][first]
+        starts = np.flatnonzero(first)
+        flags = is_conversion[rows]
+        mixed = np.bitwise_or.reduceat(flags, starts) != np.bitwise_and.reduceat(flags, starts)
+        if len(rows) and mixed.any():
+            raise HashCollisionError(f"{conversion_type}: a converting and a non-converting "
+                                     "journey share a hash")  # fmt: skip
+        used = np.unique(channel_id[rows])
+        remap = np.full(len(channels), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        keys = np.full(len(converted), None, dtype=object)
+        kind = converting[converting["conversion_type"] == conversion_type]
+        keys[converted] = kind["journey_key"].to_numpy(dtype=object)
+        out[str(conversion_type)] = Journeys(
+            journey=journey.astype(np.int64),
+            channel=remap[channel_id[rows]],
+            converted=converted,
+            keys=keys,
+            channels=tuple(channels[i] for i in used),
+        )
+    return out
 
 
-def write_credits(con: duckdb.DuckDBPyConnection, shares: pd.DataFrame) -> tuple[str, int]:
-    """Replace ``ml.attribution_channel_credits`` with one row per converting journey, model
-    and distinct channel of its path: ``shares`` (conversion_type, set_key, attribution_model,
-    channel, share) joined to the journeys of the temp table ``attribution_journeys``."""
+def write_credits(con: duckdb.DuckDBPyConnection, credits: pd.DataFrame) -> tuple[str, int]:
+    """Replace ``ml.attribution_channel_credits`` with ``credits`` (conversion_key,
+    conversion_type, attribution_model, channel, channel_credit) in one transaction."""
     relation = f"{ML_SCHEMA}.{CREDITS_TABLE}"
-    con.register("attribution_shares", shares)
+    con.register("attribution_credits", credits)
     con.execute("begin transaction")
     try:
         con.execute(f"create schema if not exists {ML_SCHEMA}")
         con.execute(
             f"create or replace table {relation} as select "
-            "cast(journeys.journey_key as varchar) as conversion_key, "
-            "cast(journeys.conversion_type as varchar) as conversion_type, "
-            "cast(shares.attribution_model as varchar) as attribution_model, "
-            "cast(shares.channel as varchar) as channel, "
-            "cast(shares.share as double) as channel_credit "
-            "from attribution_journeys as journeys "
-            "inner join attribution_shares as shares "
-            "on journeys.conversion_type = shares.conversion_type "
-            "and journeys.set_key = shares.set_key "
-            "where journeys.is_conversion "
+            "cast(conversion_key as varchar) as conversion_key, "
+            "cast(conversion_type as varchar) as conversion_type, "
+            "cast(attribution_model as varchar) as attribution_model, "
+            "cast(channel as varchar) as channel, "
+            "cast(channel_credit as double) as channel_credit "
+            "from attribution_credits "
             "order by conversion_key, attribution_model, channel"
         )
         rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
@@ -171,5 +217,5 @@ def write_credits(con: duckdb.DuckDBPyConnection, shares: pd.DataFrame) -> tuple
         con.execute("rollback")
         raise
     finally:
-        con.unregister("attribution_shares")
+        con.unregister("attribution_credits")
     return relation, rows

@@ -10,45 +10,27 @@ import pandas as pd
 import pytest
 
 from pipelines.attribution.config import AttributionConfigError, AttributionSpec, attribution_spec
-from pipelines.attribution.markov import SEP, removal_effects, shares_by_set
+from pipelines.attribution.journeys import SEP, Journeys
+from pipelines.attribution.markov import removal_effects, shares_by_set
 from pipelines.attribution.models import fit
 from pipelines.attribution.shapley import shapley_values
 from tests.attribution import independent
 
 
-def aggregated(journeys, conversion_type="order"):
-    """(paths, sets) as the warehouse query returns them, aggregated here with pandas."""
-    frame = pd.DataFrame(
-        {
-            "conversion_type": conversion_type,
-            "path_key": [SEP.join(path) for path, _ in journeys],
-            "set_key": [SEP.join(sorted(set(path))) for path, _ in journeys],
-            "converted": [converted for _, converted in journeys],
-        }
-    )
-    paths = (
-        frame.groupby(["conversion_type", "path_key"])["converted"]
-        .agg(conversions="sum", total="size")
-        .reset_index()
-    )
-    paths["nulls"] = paths.pop("total") - paths["conversions"]
-    sets = (
-        frame.groupby(["conversion_type", "set_key"])["converted"]
-        .agg(conversions="sum", journeys="size")
-        .reset_index()
-    )
-    return paths, sets
+def as_journeys(journeys, conversion_type="order"):
+    """{conversion_type: Journeys} as the warehouse read returns them (keys j0, j1, ...)."""
+    keys = [f"j{i}" for i in range(len(journeys))]
+    return {conversion_type: Journeys.from_lists(journeys, keys)}
 
 
-def markov_frame(journeys):
-    paths, _ = aggregated(journeys)
-    return pd.DataFrame(
-        {
-            "channels": paths["path_key"].str.split(SEP, regex=False),
-            "conversions": paths["conversions"],
-            "nulls": paths["nulls"],
-        }
-    )
+def credits_by_set(result, model):
+    """{(sorted channel set, channel): credit} of one model, checked equal across the
+    conversions that share a set."""
+    credits = result.credits[result.credits["attribution_model"] == model]
+    sets = credits.groupby("conversion_key")["channel"].transform(lambda c: SEP.join(sorted(c)))
+    table = credits.assign(set_key=sets).groupby(["set_key", "channel"])["channel_credit"]
+    assert (table.max() - table.min() <= 1e-12).all()
+    return table.first().to_dict()
 
 
 def repeat(path, converted, times):
@@ -66,18 +48,23 @@ HAND_GRAPH = (
 def test_hand_computed_first_order_graph():
     # start->A 3/7, start->B 4/7, A->C 2/3, B->C 1/2, C->conversion 3/4
     # P = 3/7*2/3*3/4 + 4/7*1/2*3/4 = 3/7; without A: 3/14; without B: 3/14; without C: 0
-    result = removal_effects(markov_frame(HAND_GRAPH), order=1)
+    result = removal_effects(Journeys.from_lists(HAND_GRAPH), order=1)
     assert result.conversion_probability == pytest.approx(3 / 7, abs=1e-12)
     effects = dict(zip(result.effects["channel"], result.effects["removal_effect"], strict=True))
     assert effects == pytest.approx({"A": 0.5, "B": 0.5, "C": 1.0}, abs=1e-12)
     shares = shares_by_set(pd.Series([("A", "C"), ("B", "C")]), result.effects)
     assert shares["share"].tolist() == pytest.approx([1 / 3, 2 / 3, 1 / 3, 2 / 3], abs=1e-12)
+    credits = credits_by_set(fit(as_journeys(HAND_GRAPH), AttributionSpec()), "markov")
+    assert credits == pytest.approx(
+        {(f"A{SEP}C", "A"): 1 / 3, (f"A{SEP}C", "C"): 2 / 3, (f"B{SEP}C", "B"): 1 / 3,
+         (f"B{SEP}C", "C"): 2 / 3}, abs=1e-12
+    )  # fmt: skip
 
 
 def test_hand_computed_second_order_graph():
     # states A, B, (A,C), (B,C): (A,C)->conversion 1, (B,C)->conversion 1/2
     # P = 3/7*2/3*1 + 4/7*1/2*1/2 = 3/7; without A: 1/7 -> 2/3; without B: 2/7 -> 1/3
-    result = removal_effects(markov_frame(HAND_GRAPH), order=2)
+    result = removal_effects(Journeys.from_lists(HAND_GRAPH), order=2)
     effects = dict(zip(result.effects["channel"], result.effects["removal_effect"], strict=True))
     assert effects == pytest.approx({"A": 2 / 3, "B": 1 / 3, "C": 1.0}, abs=1e-12)
     assert result.states == 4
@@ -102,19 +89,20 @@ def test_removal_effects_and_credits_equal_independent_implementation(seed, orde
     # exact fractions grow fast with the states of higher orders: fewer journeys there
     journeys = random_journeys(seed, n={1: 400, 2: 300, 3: 60}[order])
     expected = independent.removal_effects(journeys, order)
-    paths, sets = aggregated(journeys)
-    result = fit(paths, sets, AttributionSpec(markov_order=order))
+    result = fit(as_journeys(journeys), AttributionSpec(markov_order=order))
     effects = result.effects.set_index("channel")["removal_effect"]
     assert set(effects.index) == set(expected)
     for channel, value in expected.items():
         assert effects[channel] == pytest.approx(float(value), abs=1e-6), channel
     assert len(set(expected.values())) > 1, "the journeys must give channels different effects"
-    markov = result.shares[result.shares["attribution_model"] == "markov"]
-    for set_key, group in markov.groupby("set_key"):
-        channels = set_key.split(SEP)
-        want = independent.credits(channels, expected)
-        got = dict(zip(group["channel"], group["share"], strict=True))
-        assert got == pytest.approx({c: float(v) for c, v in want.items()}, abs=1e-6)
+    markov = result.credits[result.credits["attribution_model"] == "markov"]
+    by_key = {k: dict(zip(g["channel"], g["channel_credit"], strict=True))
+              for k, g in markov.groupby("conversion_key")}  # fmt: skip
+    converting = [(f"j{i}", path) for i, (path, converted) in enumerate(journeys) if converted]
+    assert set(by_key) == {key for key, _ in converting}
+    for key, path in converting:
+        want = independent.credits(path, expected)
+        assert by_key[key] == pytest.approx({c: float(v) for c, v in want.items()}, abs=1e-6)
 
 
 # channel sets with (journeys, conversions): worth = conversion rate
@@ -167,13 +155,7 @@ def test_shapley_credits_equal_hand_computation():
     two_a = F(1, 2) * v[A] + F(1, 2) * (v[A | B] - v[B])
     two_b = F(1, 2) * v[B] + F(1, 2) * (v[A | B] - v[A])
 
-    paths, sets = aggregated(shapley_journeys())
-    result = fit(paths, sets, AttributionSpec())
-    shapley = result.shares[result.shares["attribution_model"] == "shapley"]
-    got = {
-        (key, channel): share
-        for key, channel, share in shapley[["set_key", "channel", "share"]].itertuples(index=False)
-    }
+    got = credits_by_set(fit(as_journeys(shapley_journeys()), AttributionSpec()), "shapley")
     total = phi_a + phi_b + phi_c
     abc = SEP.join(["A", "B", "C"])
     assert got[(abc, "A")] == pytest.approx(float(phi_a / total), abs=1e-9)
@@ -196,28 +178,21 @@ def test_shapley_negative_value_gets_no_credit():
         + repeat(["A", "B"], True, 3)
         + repeat(["B", "A"], False, 7)
     )
-    paths, sets = aggregated(journeys)
-    shares = fit(paths, sets, AttributionSpec()).shares
-    ab = shares[(shares["attribution_model"] == "shapley") & (shares["set_key"] == f"A{SEP}B")]
-    assert dict(zip(ab["channel"], ab["share"], strict=True)) == {"A": 1.0, "B": 0.0}
+    got = credits_by_set(fit(as_journeys(journeys), AttributionSpec()), "shapley")
+    assert got[(f"A{SEP}B", "A")] == 1.0 and got[(f"A{SEP}B", "B")] == 0.0
 
 
 def test_shapley_set_larger_than_the_limit_is_split_equally():
     journeys = [(["A", "B", "C"], True), (["A"], False), (["B"], True)]
-    paths, sets = aggregated(journeys)
-    result = fit(paths, sets, AttributionSpec(shapley_max_channels=2))
-    shares = result.shares[
-        (result.shares["attribution_model"] == "shapley")
-        & (result.shares["set_key"] == SEP.join("ABC"))
-    ]
-    assert shares["share"].tolist() == pytest.approx([1 / 3] * 3)
+    result = fit(as_journeys(journeys), AttributionSpec(shapley_max_channels=2))
+    got = credits_by_set(result, "shapley")
+    assert [got[(SEP.join("ABC"), c)] for c in "ABC"] == pytest.approx([1 / 3] * 3)
     assert result.summary["order"]["shapley_sets_split_equally"] == 1
 
 
 def test_every_conversion_type_is_its_own_graph():
-    orders, order_sets = aggregated(HAND_GRAPH, "order")
-    leads, lead_sets = aggregated([(["A"], True), (["C"], False)], "lead")
-    result = fit(pd.concat([orders, leads]), pd.concat([order_sets, lead_sets]), AttributionSpec())
+    both = as_journeys(HAND_GRAPH, "order") | as_journeys([(["A"], True), (["C"], False)], "lead")
+    result = fit(both, AttributionSpec())
     lead_effects = result.effects[result.effects["conversion_type"] == "lead"]
     assert dict(zip(lead_effects["channel"], lead_effects["removal_effect"], strict=True)) == {
         "A": 1.0,

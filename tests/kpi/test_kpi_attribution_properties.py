@@ -244,8 +244,8 @@ def data_driven_attribution(kpi_warehouse, tmp_path_factory):
         _load(con, touches, conversions)
         con.execute("use segmart")
         try:
-            paths, sets = read_journeys(con)
-            write_credits(con, fit(paths, sets, AttributionSpec(markov_order=1)).shares)
+            journeys = read_journeys(con)
+            write_credits(con, fit(journeys, AttributionSpec(markov_order=1)).credits)
         finally:
             con.execute("use memory")
         return con.sql(sql).df()

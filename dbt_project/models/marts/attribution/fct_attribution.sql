@@ -228,43 +228,62 @@ rounded as (
 
 ),
 
-ranked as (
+largest as (
 
     {#- the rounding remainder goes to the touch with the largest credit (the latest among
-        equals: the last touch for every rule model), so no credit turns negative -#}
+        equals: the last touch for every rule model), so no credit turns negative; plain
+        aggregates, not a sorted window (ten seconds at scale 1) -#}
     select
-        *,
-        row_number() over (
-            partition by conversion_key, attribution_model
-            order by credit_rounded desc, touch_rank desc
-        ) as credit_rank
+        conversion_key,
+        attribution_model,
+        max(credit_rounded) as max_credit,
+        sum(credit_rounded) as credit_total
     from rounded
+    group by conversion_key, attribution_model
+
+),
+
+recipients as (
+
+    select
+        rounded.conversion_key,
+        rounded.attribution_model,
+        max(rounded.touch_rank) as recipient_rank
+    from rounded
+    inner join largest
+        on rounded.conversion_key = largest.conversion_key
+        and rounded.attribution_model = largest.attribution_model
+        and rounded.credit_rounded = largest.max_credit
+    group by rounded.conversion_key, rounded.attribution_model
 
 ),
 
 credited as (
 
     select
-        conversion_key,
-        attribution_model,
-        touchpoint_id,
-        touched_at,
-        channel,
-        source,
-        medium,
-        campaign,
-        touch_rank,
-        touch_count,
-        days_before_conversion,
+        rounded.conversion_key,
+        rounded.attribution_model,
+        rounded.touchpoint_id,
+        rounded.touched_at,
+        rounded.channel,
+        rounded.source,
+        rounded.medium,
+        rounded.campaign,
+        rounded.touch_rank,
+        rounded.touch_count,
+        rounded.days_before_conversion,
         case
-            when credit_rank = 1
-                then cast(1 as decimal(20, 10)) - (
-                    sum(credit_rounded) over (partition by conversion_key, attribution_model)
-                    - credit_rounded
-                )
-            else credit_rounded
+            when rounded.touch_rank = recipients.recipient_rank
+                then cast(1 as decimal(20, 10)) - (largest.credit_total - rounded.credit_rounded)
+            else rounded.credit_rounded
         end as credit
-    from ranked
+    from rounded
+    inner join largest
+        on rounded.conversion_key = largest.conversion_key
+        and rounded.attribution_model = largest.attribution_model
+    inner join recipients
+        on rounded.conversion_key = recipients.conversion_key
+        and rounded.attribution_model = recipients.attribution_model
 
 ),
 
