@@ -55,6 +55,7 @@ TEXT = re.compile(r"VARCHAR$")
 # Python's str \s (str.isspace) as an RE2 class (RE2's own is ASCII). Python's \d is Unicode
 # Nd of Python's Unicode version, RE2's \p{Nd} another version's: \d is left to pandas
 PY_SPACE = r"\t-\r\x1c-\x20\x85\p{Z}"
+ABSENT = "columns not in the data"
 _PASS_ESCAPES = set("ntrfva") | {c for c in map(chr, range(33, 127)) if not c.isalnum()}
 
 
@@ -206,7 +207,7 @@ def compile_expectation(exp: Expectation, kwargs: dict, columns: dict[str, str])
     wanted = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
     absent = [c for c in wanted if c not in columns]
     if absent:
-        return f"columns not in the data: {absent}"
+        return f"{ABSENT}: {absent}"
     if gx_config_error(exp, kwargs):
         return "GX rejects the configuration"
     compile_one = _COMPILERS.get(exp.type)

@@ -295,6 +295,7 @@ def _validate_rows(
     """Row-level outcomes (in ``row_exps`` order), rows validated, pandas chunks read."""
     compiled: list[aggregate.Compiled] = []
     left: list[tuple[Expectation, dict]] = []
+    absent: list[tuple[Expectation, dict]] = []
     for exp, kw in row_exps:
         if row_engine != "duckdb":
             left.append((exp, kw))
@@ -303,11 +304,20 @@ def _validate_rows(
         c = aggregate.compile_expectation(exp, resolve(stripped, parameters), columns)
         if isinstance(c, aggregate.Compiled):
             compiled.append(c)
+        elif c.startswith(aggregate.ABSENT):
+            absent.append((exp, kw))
         else:
             left.append((exp, kw))
-            if not c.startswith("columns not in the data"):  # GX reports those itself
-                notes.append(f"{exp.label} on pandas chunks: {c}")
+            notes.append(f"{exp.label} on pandas chunks: {c}")
     outcomes: dict[str, Outcome] = {}
+    if absent:  # GX fails them on the zero-row frame with its own message: no row is needed
+        needed = engine.suite_columns(suite, columns, [e for e, _ in absent])
+        failed, _, _ = engine.validate_rows(
+            runner, absent, [], parameters, keys, pii, empty=schema_frame[needed]
+        )
+        for o in failed:
+            o.evaluated_on = "column list of the data"
+            outcomes[o.expectation.label] = o
     rows = None
     if compiled:
         try:
@@ -331,7 +341,7 @@ def _validate_rows(
                     evaluated_on=where,
                 )
     chunks = 0
-    if left or not compiled:
+    if left or not (compiled or absent):
         needed = engine.suite_columns(suite, columns, [e for e, _ in left])
         pandas_outcomes, pandas_rows, chunks = engine.validate_rows(
             runner,
@@ -346,6 +356,8 @@ def _validate_rows(
             outcomes[o.expectation.label] = o
         if rows is None or pandas_rows != rows:
             rows = pandas_rows if rows is None else min(rows, pandas_rows)
+    if rows is None and absent:  # only absent columns: every row was (not) checked
+        rows = source.row_count(source.row_view)
     return [outcomes[e.label] for e, _ in row_exps], rows or 0, chunks
 
 

@@ -500,6 +500,37 @@ def test_untranslatable_expectations_stay_on_pandas(runner):
     assert any("on pandas chunks" in n for n in candidate.notes)
 
 
+def test_expectation_on_an_absent_column_fails_without_reading_rows(runner):
+    suite = parse_suite(
+        {
+            "name": "raw__absent",
+            "meta": {"layer": "raw", "entity": "absent", "key": ["id"]},
+            "expectations": [
+                {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "gone"}},
+                {
+                    "type": "expect_column_values_to_be_between",
+                    "kwargs": {"column": "x", "min_value": 0},
+                },
+            ],
+        }
+    )
+    frame = pd.DataFrame({"id": ["1", "2", "3"], "x": [1.0, -1.0, None]})
+
+    def source():
+        con = duckdb.connect()
+        con.register("frame_in", frame)
+        con.execute("create temp view source as select * from frame_in")
+        return _closing(DuckSource(con, "absent"))
+
+    reference, candidate = _both(suite, source, runner)
+    gone, x = candidate.outcomes
+    assert not gone.success and gone.exception and "gone" in gone.exception
+    assert not reference.outcomes[0].success and reference.outcomes[0].exception
+    assert _counts(x) == _counts(reference.outcomes[1]) and x.unexpected_count == 1
+    assert candidate.chunks == 0 and candidate.rows_checked == reference.rows_checked == 3
+    assert candidate.blocking_failure and reference.blocking_failure
+
+
 # ------------------------------------------------------------------ regex, character by character
 
 
