@@ -214,3 +214,34 @@ def test_config_validation():
     ):
         with pytest.raises(AttributionConfigError, match="attribution"):
             attribution_spec(bad)
+
+
+def test_no_touchpoints_writes_an_empty_credits_table(tmp_path):
+    """A shop without web events: the step still writes its (empty) table, so fct_attribution
+    knows it ran and credits every conversion to its own channel."""
+    import duckdb
+
+    from pipelines.attribution.warehouse import read_journeys, write_credits
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.fct_conversions as select 'order:1' as conversion_key, "
+            "'order' as conversion_type, 'p1' as person_key, null::varchar as account_id, "
+            "timestamp '2024-01-02' as converted_at, timestamp '2023-12-01' as window_start_at"
+        )
+        con.execute(
+            "create table marts.fct_touchpoints (touchpoint_id varchar, person_key varchar, "
+            "account_id varchar, touched_at timestamp, channel varchar)"
+        )
+        result = fit(read_journeys(con), AttributionSpec())
+        relation, rows = write_credits(con, result.credits)
+        assert (relation, rows) == ("ml.attribution_channel_credits", 0)
+        columns = con.execute(f"describe {relation}").df()
+        assert dict(zip(columns["column_name"], columns["column_type"], strict=True)) == {
+            "conversion_key": "VARCHAR",
+            "conversion_type": "VARCHAR",
+            "attribution_model": "VARCHAR",
+            "channel": "VARCHAR",
+            "channel_credit": "DOUBLE",
+        }
