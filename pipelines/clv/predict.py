@@ -257,15 +257,17 @@ def holdout_comparison(
     daily: pd.DataFrame, outcome: FitOutcome, cal_end, as_of, spec: ClvSpec
 ) -> pd.DataFrame:
     """Predicted vs actual purchases of the calibration customers in the holdout period:
-    per holdout week (conditional expectations of the weekly increments) and per calibration
-    frequency bucket (0, 1, …, ``frequency_buckets``+). Predictions null unless the fit is ok."""
+    one ``total`` row (bucket 0: the whole holdout; there whenever anyone purchased, so the
+    status shows even when there is no calibration period), one row per holdout week
+    (conditional expectations of the weekly increments) and per calibration frequency bucket
+    (0, 1, …, ``frequency_buckets``+). Predictions null unless the fit is ok."""
     as_of = pd.Timestamp(as_of).normalize()
     s = outcome.summary
     rows: list[dict] = []
-    holdout_days = (as_of - cal_end).days
-    if s.empty or holdout_days <= 0:
+    if daily.empty:
         return pd.DataFrame(rows, columns=HOLDOUT_COLUMNS)
-    fitted = outcome.status == OK
+    holdout_days = max((as_of - cal_end).days, 0)
+    fitted = outcome.status == OK and holdout_days > 0
     in_holdout = daily[
         daily["customer_key"].isin(s["customer_key"])
         & (daily["transaction_date"] > cal_end)
@@ -273,6 +275,25 @@ def holdout_comparison(
     ]
     x, t_x, T = (s[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     params = outcome.purchases.params if fitted else None
+    predicted_by_customer = (
+        expected_purchases(params, holdout_days / DAYS_PER_WEEK, x, t_x, T) if fitted else None
+    )
+    rows.append(
+        {
+            "comparison": "total",
+            "bucket_order": 0,
+            "bucket_label": "holdout",
+            "period_start": cal_end + pd.Timedelta(days=1),
+            "period_end": as_of,
+            "customers": len(s),
+            "actual_purchases": float(len(in_holdout)),
+            "predicted_purchases": float(predicted_by_customer.sum()) if fitted else None,
+            "cumulative_actual_purchases": None,
+            "cumulative_predicted_purchases": None,
+        }
+    )
+    if s.empty or holdout_days <= 0:
+        return _holdout_frame(rows, cal_end, as_of, outcome.status)
     weeks = math.ceil(holdout_days / DAYS_PER_WEEK)
     previous = np.zeros(len(s))
     cumulative_actual = 0
@@ -309,9 +330,6 @@ def holdout_comparison(
     actual_by_customer = (
         purchases_between(daily, cal_end, as_of).reindex(s["customer_key"]).fillna(0).to_numpy()
     )
-    predicted_by_customer = (
-        expected_purchases(params, holdout_days / DAYS_PER_WEEK, x, t_x, T) if fitted else None
-    )
     top = spec.frequency_buckets
     bucket = np.minimum(x, top).astype(int)
     for value in range(top + 1):
@@ -334,10 +352,14 @@ def holdout_comparison(
                 "cumulative_predicted_purchases": None,
             }
         )
+    return _holdout_frame(rows, cal_end, as_of, outcome.status)
+
+
+def _holdout_frame(rows: list[dict], cal_end, as_of, status: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=HOLDOUT_COLUMNS)
     frame["calibration_end"] = cal_end
     frame["holdout_end"] = as_of
-    frame["fit_status"] = outcome.status
+    frame["fit_status"] = status
     return frame
 
 
@@ -368,6 +390,12 @@ def run_clv(transactions: pd.DataFrame, as_of, spec: ClvSpec) -> ClvRun:
         )
     else:
         calibration = fit_period(daily, cal_end, spec)
+        if calibration.status == "no_transactions" and not daily.empty:
+            calibration.status = "too_little_history"
+            calibration.message = (
+                f"no purchase on or before the calibration end {cal_end:%Y-%m-%d}: the history "
+                "is shorter than clv.holdout_weeks"
+            )
     holdout = holdout_comparison(daily, calibration, cal_end, as_of, spec)
     fits = pd.DataFrame(
         [

@@ -141,4 +141,8 @@ def test_holdout_actuals_equal_pandas_and_predictions_track_them(records):
     assert per_customer.is_monotonic_increasing
     actual_per_customer = buckets["actual_purchases"] / buckets["customers"]
     assert np.abs(per_customer - actual_per_customer).max() < 1.0
+    total = table[table["comparison"] == "total"].iloc[0]
+    assert total["actual_purchases"] == len(held)
+    assert total["customers"] == 2357
+    assert total["predicted_purchases"] == pytest.approx(total_predicted, rel=1e-9)
     assert (table["fit_status"] == "ok").all()

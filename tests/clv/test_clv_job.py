@@ -180,6 +180,9 @@ def test_holdout_actuals_equal_pandas(retail_run, facts):
     )
     assert buckets["customers"].tolist() == bucket.value_counts().sort_index().tolist()
     assert holdout["holdout_row_key"].is_unique
+    total = holdout[holdout["comparison"] == "total"].iloc[0]
+    assert total["actual_purchases"] == len(held)
+    assert total["customers"] == cohort["customer_key"].nunique()
     # the fit on the 27 calibration weeks (118 customers) predicts every week; the two views
     # add up alike and track the actual purchase days (measured: 240.7 predicted, 236 actual)
     assert (holdout["fit_status"] == "ok").all()
@@ -248,8 +251,9 @@ def test_too_little_data_gives_a_status_and_nulls(tiny_run):
     assert (customers["clv_status"] == "too_few_customers").all()
     assert customers[CLV_COLUMNS[1:]].isna().all().all()
     holdout = _read(home, "select * from marts.fct_clv_holdout")
+    assert "total" in set(holdout["comparison"])
     assert holdout["predicted_purchases"].isna().all()
-    assert (holdout["fit_status"] != "ok").all()
+    assert (holdout["fit_status"] == "too_few_customers").all()
     kpi = _read(home, "select * from marts.kpi_clv_segments")
     assert (kpi["predicted_customers"] == 0).all()
     assert kpi["predicted_clv_12m_avg"].isna().all()

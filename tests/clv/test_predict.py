@@ -168,6 +168,28 @@ def test_thin_data_gives_a_status_and_nulls_never_a_crash(transactions, status):
     assert len(run.customers) == transactions["customer_key"].nunique()
     assert_all_null(run.customers)
     assert run.holdout["predicted_purchases"].isna().all()
+    if transactions.empty:
+        assert run.holdout.empty
+    else:  # the total row carries the calibration fit's status whatever the history
+        total = run.holdout[run.holdout["comparison"] == "total"]
+        assert len(total) == 1 and total["fit_status"].item() != "ok"
+
+
+def test_history_shorter_than_the_holdout_leaves_one_total_row():
+    """Three days of orders (as an orders-only home of the first invoices): no calibration
+    period before the split, so fct_clv_holdout says so in its one row."""
+    transactions = simulate(300, 1, seed=11)
+    transactions = transactions[transactions["transaction_date"] < START + pd.Timedelta(days=3)]
+    as_of = transactions["transaction_date"].max()
+    run = run_clv(transactions, as_of, clv_spec({}))
+    holdout = run.holdout
+    assert holdout["comparison"].tolist() == ["total"]
+    row = holdout.iloc[0]
+    assert row["fit_status"] == "too_little_history"
+    assert row["customers"] == 0 and row["actual_purchases"] == 0
+    assert pd.isna(row["predicted_purchases"])
+    fit = run.fits.set_index("fit_name").loc["holdout"]
+    assert fit["status"] == "too_little_history" and "clv.holdout_weeks" in fit["message"]
 
 
 def test_one_time_buyers_only_cannot_be_fitted():

@@ -1,11 +1,12 @@
 {#- The probabilistic CLV model checked on held-out time, as the BG/NBD papers do: fitted on
     the calibration period only (the weeks before config clv.calibration_end, default the
     as-of date − clv.holdout_weeks weeks), its predictions for the holdout period are set
-    against what the same customers bought. Two comparisons (long form): per holdout week
-    (comparison = 'week', with running totals) and per calibration repeat-purchase bucket
-    (comparison = 'frequency': 0, 1, …, 7+). Written by the Dagster asset customer_clv
-    (source ml.clv_holdout); zero rows before the first fit or without a holdout period,
-    predicted columns null when the calibration fit did not succeed (fit_status). -#}
+    against what the same customers bought. Long form: the whole holdout (comparison =
+    'total', there whenever anyone purchased), per holdout week (comparison = 'week', with
+    running totals) and per calibration repeat-purchase bucket (comparison = 'frequency':
+    0, 1, …, 7+). Written by the Dagster asset customer_clv (source ml.clv_holdout); zero
+    rows before the first fit or without purchases; predicted columns null when the
+    calibration fit did not succeed (fit_status). -#}
 
 with
 
