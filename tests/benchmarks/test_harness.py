@@ -389,4 +389,4 @@ def test_quick_smoke_run_of_floor_and_pandas(tmp_path):
     assert code == 0
     assert doc["rows"] > 0
     assert doc["pipeline_s"] is None
-    assert (tmp_path / "latest.md").read_text().count("| a, b, c agree | yes |") == 1
+    assert (tmp_path / "latest.md").read_text().count("| a, b, c (and r) agree | yes |") == 1
