@@ -53,7 +53,7 @@ BATCH_ROWS = 50_000  # rows per Arrow batch streamed out of the typing query
 SHARDS = 2  # concurrent scans per group (each scan numbers its rows in one stream)
 SHARD_MIN_BYTES = 16 << 20  # a smaller group is one scan (planning a scan costs ~0.2 s)
 MAX_GROUP_FILES = 2_000
-_QUARANTINE_EMPTY = None  # set below (QUARANTINE_SCHEMA.empty_table())
+_QUARANTINE_EMPTY = QUARANTINE_SCHEMA.empty_table()
 _GLOB = re.compile(r"[*?\[\]{}]")
 _SPACE = r"[\s\p{Z}\p{Cc}\x{feff}]"  # a superset of Python's str.strip() characters
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ class ScanSpec:
         self.options = options
 
     def read_csv(self, paths: list[Path]) -> str:
-        files = "[" + ", ".join(lit(str(p)) for p in paths) + "]"
+        files = "[" + ", ".join(lit(str(Path(p).resolve())) for p in paths) + "]"
         columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in self.cols) + "}"
         return (
             f"read_csv({files}, columns = {columns}, header = true, auto_detect = false, "
@@ -427,7 +427,7 @@ class ParquetScan(ScanSpec):
         self.schema = schema
 
     def _rows_stages(self, jobs: list, counts, cols: list[str]) -> list[str]:
-        files = "[" + ", ".join(lit(str(j.path)) for j in jobs) + "]"
+        files = "[" + ", ".join(lit(str(Path(j.path).resolve())) for j in jobs) + "]"
         by_col = dict(zip(self.cols, self.schema, strict=True))
         cells = ", ".join(f"{_cell_sql(q(by_col[c].name), by_col[c].type)} AS {c}" for c in cols)
         return [
@@ -453,7 +453,7 @@ class ParquetScan(ScanSpec):
                 for f in checked:
                     sql = (
                         f"SELECT DISTINCT {q(f.name)} AS v, {_cell_sql(q(f.name), f.type)} AS s "
-                        f"FROM read_parquet({lit(str(path))})"
+                        f"FROM read_parquet({lit(str(Path(path).resolve()))})"
                     )
                     t = con.sql(sql).to_arrow_table()
                     arrow = _to_string(t["v"].combine_chunks())
@@ -612,6 +612,3 @@ def _quarantine(con, scan: ScanSpec, jobs: list, counts, bad: dict[int, list[pa.
             }
         ).cast(QUARANTINE_SCHEMA)
         jobs[fi].accept(jobs[fi].entity.arrow_schema().empty_table(), quarantined)
-
-
-_QUARANTINE_EMPTY = QUARANTINE_SCHEMA.empty_table()
