@@ -11,7 +11,7 @@ budget: under 30 s at scale 1.
 Measured 2026-12-03 on the 2-core machine shared by several sessions (load average ~20), demo
 scale 1 seed 11 (121,579 conversions, 207,265 touchpoints, 646,755 journey touches over the
 three conversion types): read 4.8-5.1 s, fit 1.3-1.4 s, write 0.9-1.0 s, total 7.2-7.3 s
-(Markov order 1; order 3: about the same). fct_attribution with the two models: +2-4 s.
+(Markov order 1; order 3: fit 2.8 s, total 8.8 s). fct_attribution with the two models: +2-4 s.
 """
 
 from __future__ import annotations
