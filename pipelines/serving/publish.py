@@ -279,6 +279,16 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _previous_version(serving: Path) -> str | None:
+    """The version the current ``marts.duckdb`` reads: the folder holding the same file (a
+    publish killed after its swap never wrote the manifest), else the manifest's."""
+    try:
+        live = (serving / SERVING_DB).stat().st_ino
+        for folder in (serving / VERSIONS_DIR).iterdir():
+            catalog = folder / SERVING_DB
+            if catalog.exists() and catalog.stat().st_ino == live:
+                return folder.name
+    except OSError:
+        pass
     try:
         return json.loads((serving / MANIFEST).read_text()).get("version") or None
     except (OSError, ValueError):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -207,3 +209,57 @@ def test_failed_publish_leaves_no_version_folder(tmp_path):
         publish(tmp_path, [*MARTS, "dim_accounts"])
     versions = tmp_path / "serving" / "versions"
     assert [p.name for p in versions.iterdir()] == [first.version]
+
+
+KILLABLE = """
+import sys
+from pipelines.serving import publish
+publish(sys.argv[1], ["dim_customers", "kpi_channel_monthly"])
+"""
+
+
+def test_killed_between_the_swaps_the_new_file_reads_and_the_next_publish_finishes(tmp_path):
+    write_marts(tmp_path, version=1)
+    first = publish(tmp_path, MARTS)
+    write_marts(tmp_path, version=2)
+    paused = tmp_path / "state" / "fault-publish.mid_swap.paused"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, str(tmp_path)],
+        env={**os.environ, "SEGMART_FAULT_PAUSE": "publish.mid_swap"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not paused.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert paused.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    serving = tmp_path / "serving"
+    links = list((serving / "parquet").glob(".*.parquet"))
+    assert len(links) == len(MARTS)  # the Parquet swap was cut
+    con = duckdb.connect(str(serving / "marts.duckdb"), read_only=True)
+    try:  # the new catalog is complete: its views read the new version
+        (interrupted,) = {Path(f).parent.name for f in _view_files(con).values()}
+        assert con.execute("select distinct version from dim_customers").fetchall() == [(2,)]
+        assert con.execute("select distinct version from kpi_channel_monthly").fetchall() == [(2,)]
+    finally:
+        con.close()
+
+    write_marts(tmp_path, version=3)
+    last = publish(tmp_path, MARTS)
+
+    assert not [p for p in serving.rglob(".*") if p.is_file()]
+    manifest = json.loads((serving / "_published.json").read_text())
+    assert manifest["version"] == last.version
+    for mart in MARTS:
+        served = serving / "parquet" / f"{mart}.parquet"
+        assert (
+            served.stat().st_ino
+            == (serving / "versions" / last.version / served.name).stat().st_ino
+        )
+    # the interrupted publish's version was live (its catalog swapped in): it is the one kept
+    # as published just before; the first one goes
+    versions = {p.name for p in (serving / "versions").iterdir()}
+    assert versions == {interrupted, last.version}
+    assert first.version not in versions
