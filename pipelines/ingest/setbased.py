@@ -210,13 +210,16 @@ class SetLoader:
 
 
 def _estimated_rows(job) -> int:
-    """The rows of a file: all of them when the probe read the whole file, else guessed
-    from its size (100 bytes a row)."""
+    """The rows of a file: all of them when the probe read the whole file, else its size
+    over the bytes per line of its first 64 kB."""
     first = getattr(job.source, "_first", None)
     seen = first.table.num_rows if first is not None else 0
     if seen < job.source.options.chunk_rows:
         return seen
-    return max(seen, job.path.stat().st_size // 100)
+    with open(job.path, "rb") as f:
+        head = f.read(64 << 10)
+    per_line = len(head) / max(head.count(b"\n"), 1)
+    return max(seen, int(job.path.stat().st_size / per_line))
 
 
 def _shards(jobs: list, n: int) -> list[list]:
@@ -296,12 +299,29 @@ class ScanSpec:
         blank = [f"regexp_full_match({' || '.join(cells)}, '{_SPACE}*')"]
         if rx:
             blank.append(f"regexp_matches({first}, {lit(rx)}, 'i')")
-        conds = [
-            *always,
-            f"(CASE WHEN regexp_matches({cells[0]}, '[^{_SPACE[1:-1]}]') THEN {filled} "
-            f"ELSE {' OR '.join(blank)} END)",
-        ]
-        return " OR ".join(f"({c})" for c in conds)
+        slow = " OR ".join(
+            [
+                *always,
+                f"(CASE WHEN regexp_matches({cells[0]}, '[^{_SPACE[1:-1]}]') THEN {filled} "
+                f"ELSE {' OR '.join(blank)} END)",
+            ]
+        )
+        # Most rows: the first cell starts and ends with a printable ASCII character, so it
+        # is not blank and Python's strip() leaves it as it is: a few cheap tests decide.
+        c0 = cells[0]
+        fast = []
+        if prefix:
+            after = f"substr({c0}, {len(prefix) + 1}, 1)"
+            fast.append(
+                f"(starts_with({c0}, {lit(prefix)}) AND ({after} = '' OR "
+                f"{after} IN (' ', chr(9), '-', '=', '#', '*')))"
+            )
+        if rx:
+            fast.append(f"regexp_matches({c0}, {lit(rx)}, 'i')")
+        if idx:
+            fast.append(always[-1])
+        printable = f"left({c0}, 1) BETWEEN '!' AND '~' AND right({c0}, 1) BETWEEN '!' AND '~'"
+        return f"CASE WHEN {printable} THEN {' OR '.join(fast) or 'FALSE'} ELSE ({slow}) END"
 
     def count(self, con, paths: list[Path]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
         """{path: (rows, special rows)} and {path: why the scan cannot read it}."""
