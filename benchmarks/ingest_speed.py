@@ -5,7 +5,8 @@
 path) and with the set-based DuckDB scan (``set_based=True``), each into a fresh home,
 alternating the order over ``--repeat`` rounds; prints seconds and rows/s of each, the rows
 each path read (manifest ``read_by``), and checks that both produced the same row counts.
-``--only GLOB`` restricts the landing to matching files (e.g. ``'crm/*'``).
+``--only GLOB`` restricts the landing to matching files (e.g. ``'crm/*'``); ``--flat-csv-mb N``
+times one flat event CSV of about N MB (``benchmarks.ingest_memory.write_csv``) instead.
 
 Without ``--paths``: per-line vs vectorised JSON-lines reader on the demo's GA4 export.
 Generates the demo landing of ``--scale`` (cached in ``benchmarks/cache``, as
@@ -73,6 +74,18 @@ def time_ingest(landing: Path, vectorised: bool) -> float:
         defaults.update(saved)
 
 
+def flat_csv_landing(size_mb: float) -> Path:
+    """A landing folder holding one flat event CSV of about ``size_mb`` MB (cached)."""
+    from benchmarks.ingest_memory import write_csv
+    from benchmarks.run import CACHE_DIR
+
+    landing = CACHE_DIR / f"flat_csv_{size_mb:g}mb" / "landing"
+    if not (landing / "events_export.csv").exists():
+        landing.mkdir(parents=True, exist_ok=True)
+        write_csv(landing / "events_export.csv", int(size_mb * 1024 * 1024))
+    return landing
+
+
 def time_paths(landing: Path, set_based: bool, only: str | None) -> dict:
     """One run_ingest of the landing (or its files matching ``only``) into a fresh home."""
     from pipelines.ingest import run_ingest
@@ -137,7 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paths", action="store_true", help="per-file vs set-based ingest")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", default=None, help="landing files matching this glob")
+    parser.add_argument("--flat-csv-mb", type=float, default=None, help="one flat CSV instead")
     args = parser.parse_args(argv)
+    if args.flat_csv_mb:
+        compare_paths(flat_csv_landing(args.flat_csv_mb), args.repeat, None)
+        return
     landing = ensure_dataset(args.scale, args.seed) / "landing"
     if args.paths:
         compare_paths(landing, args.repeat, args.only)
