@@ -258,10 +258,15 @@ def _tamper_warehouse(home: Path) -> dict:
                 "select lead_id from staging.stg_crm__leads order by lead_id limit 3"
             ).fetchall()
         ]
-        view = con.execute(
-            "select sql from duckdb_views() where view_name = 'stg_crm__leads'"
+        # staging leads is a table (it hashes personal data), or a view in older projects
+        is_view = con.execute(
+            "select count(*) from duckdb_views() "
+            "where schema_name = 'staging' and view_name = 'stg_crm__leads'"
         ).fetchone()[0]
-        con.execute(view.replace("stg_crm__leads", "stg_crm__leads_original", 1))
+        con.execute(
+            "create table staging.stg_crm__leads_original as select * from staging.stg_crm__leads"
+        )
+        con.execute(f"drop {'view' if is_view else 'table'} staging.stg_crm__leads")
         con.execute(
             f"""
             create or replace view staging.stg_crm__leads as
