@@ -54,7 +54,9 @@ def test_first_use_generates_a_private_key_once_then_reuses_it(tmp_path, no_env_
     assert not again.created and again.secret == first.secret
     assert sum("generated a random PII key" in r.getMessage() for r in caplog.records) == 1
     assert pii_key(tmp_path / "other").secret != first.secret  # one key per home
-    assert not list(REPO_ROOT.glob("**/pii.key"))  # never in the repository
+    assert path.is_relative_to(home)  # the home's state, never the repository:
+    tracked = subprocess.run(["git", "ls-files", "*pii.key"], cwd=REPO_ROOT, capture_output=True)
+    assert tracked.returncode == 0 and not tracked.stdout
 
 
 def test_concurrent_first_runs_agree_on_one_key(tmp_path, no_env_key):
