@@ -268,9 +268,11 @@ def test_a_late_day_and_a_new_day_equal_a_full_refresh(rounds):
 def test_a_restated_report_a_reexported_line_and_an_identity_change_equal_a_full_refresh(rounds):
     incremental, full = rounds["round2"], rounds["round2_full"]
     assert snapshot_diff(incremental, full) == {}
-    assert rounds["round2_checks"] and all(rounds["round2_checks"].values()), {
-        k: v for k, v in rounds["round2_checks"].items() if not v
-    }
+    # the dbt tests of every model and the reconciliations pass on the incremental state (the
+    # raw GX suites validate the ingest, which incremental builds do not touch)
+    checks = {k: v for k, v in rounds["round2_checks"].items() if " :: gx_raw__" not in k}
+    assert any("int_sessions :: " in k for k in checks)
+    assert checks and all(checks.values()), {k: v for k, v in checks.items() if not v}
     home = rounds["home"]
     # the restated spend replaced the first download's, day by day
     got = dict(
