@@ -27,8 +27,14 @@ def render(sql: str, landing: Path) -> str:
         landing=landing.as_posix(),
         seeds=(DBT_PROJECT_DIR / "seeds").as_posix(),
         default_gross_margin=float(dbt_vars.get("default_gross_margin", 0.6)),
+        churn_horizon_days=_number_or_null(dbt_vars.get("churn_horizon_days")),
+        churn_horizon_quantile=float(dbt_vars.get("churn_horizon_quantile", 0.9)),
         linkedin_account=LINKEDIN_ACCOUNT,
     )
+
+
+def _number_or_null(value) -> str:
+    return "null" if value is None else repr(float(value))
 
 
 def run_floor(landing: Path, out_db: Path) -> None:

@@ -234,8 +234,26 @@ def fct_sessions(landing: Path) -> pd.DataFrame:
 
 def _ntile_with_ties(values: pd.Series, ascending: bool) -> pd.Series:
     """1 + floor(5 × (rank − 1) / n) with SQL rank() (ties share the lowest rank)."""
+    return _ntile(values, ascending, tiles=5)
+
+
+def _ntile(values: pd.Series, ascending: bool, tiles: int) -> pd.Series:
     rank = values.rank(method="min", ascending=ascending)
-    return (1 + np.floor(5 * (rank - 1) / len(values))).astype(int)
+    return (1 + np.floor(tiles * (rank - 1) / len(values))).astype(int)
+
+
+def churn_horizon_days(orders: pd.DataFrame) -> float:
+    """Configured days, else the configured quantile of all inter-purchase days, else 365."""
+    dbt_vars = load_config().get("dbt_vars", {})
+    if dbt_vars.get("churn_horizon_days") is not None:
+        return float(dbt_vars["churn_horizon_days"])
+    bought = orders[orders["is_purchase"] & orders["customer_key"].notna()]
+    bought = bought.sort_values(["customer_key", "ordered_at", "order_id"])
+    gaps = (bought["order_date"] - bought.groupby("customer_key")["order_date"].shift()).dt.days
+    gaps = gaps.dropna()
+    if gaps.empty:
+        return 365.0
+    return float(gaps.quantile(float(dbt_vars.get("churn_horizon_quantile", 0.9))))
 
 
 def dim_customers(orders: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
@@ -248,7 +266,13 @@ def dim_customers(orders: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     )
     state["net_revenue"] = live.groupby("customer_key")["net_revenue"].sum()
     state["recency_days"] = (as_of - state["last_purchase_date"]).dt.days
-    state["r_score"] = _ntile_with_ties(state["recency_days"], ascending=False)
+    # churned customers (recency above the churn horizon) score 1, the others 2-5 among
+    # themselves, as int_customers_rfm_scored does
+    state["is_churned"] = state["recency_days"] > churn_horizon_days(orders)
+    active = state.loc[~state["is_churned"], "recency_days"]
+    state["r_score"] = 1
+    if len(active):
+        state.loc[active.index, "r_score"] = 1 + _ntile(active, ascending=False, tiles=4)
     state["f_score"] = _ntile_with_ties(state["purchase_orders"], ascending=True)
     segments = pd.read_csv(SEEDS / "rfm_segment_map.csv")
     state = state.reset_index().merge(segments, on=["r_score", "f_score"], how="left")

@@ -203,9 +203,24 @@ from events
 group by user_pseudo_id, ga_session_id;
 
 -- Customers and RFM at the as-of date (the latest order or event day), quintiles with ties
--- exactly as the dbt macro ntile_with_ties computes them.
+-- exactly as the dbt macro ntile_with_ties computes them. A customer whose recency is above
+-- the churn horizon (configured days, else the configured quantile of all inter-purchase
+-- days, else 365) is churned and scores r 1; the others score 2-5 by recency among the
+-- customers not churned.
 create or replace table dim_customers as
-with as_of as (
+with gaps as (
+    select order_date - lag(order_date) over (
+        partition by customer_key order by ordered_at, order_id) as gap_days
+    from fct_orders
+    where is_purchase and customer_key is not null
+),
+horizon as (
+    select coalesce(cast(${churn_horizon_days} as double),
+                    cast(quantile_cont(gap_days, ${churn_horizon_quantile}) as double),
+                    365.0) as churn_horizon_days
+    from gaps
+),
+as_of as (
     select greatest(
         (select max(order_date) from fct_orders),
         (select max(cast(ended_at as date)) from fct_sessions)
@@ -222,15 +237,20 @@ state as (
     group by customer_key
     having max(case when is_purchase then 1 else 0 end) = 1
 ),
+churned as (
+    select state.*, as_of.as_of_date - last_purchase_date as recency_days,
+        as_of.as_of_date - last_purchase_date > horizon.churn_horizon_days as is_churned
+    from state, as_of, horizon
+),
 scored as (
     select
-        state.*,
-        as_of.as_of_date - last_purchase_date as recency_days,
-        cast(1 + floor(5 * (rank() over (order by as_of.as_of_date - last_purchase_date desc) - 1)
-            / cast(count(*) over () as double)) as integer) as r_score,
+        churned.*,
+        case when is_churned then 1 else cast(2 + floor(4 * (rank() over (
+            partition by is_churned order by recency_days desc) - 1)
+            / cast(count(*) over (partition by is_churned) as double)) as integer) end as r_score,
         cast(1 + floor(5 * (rank() over (order by purchase_orders) - 1)
             / cast(count(*) over () as double)) as integer) as f_score
-    from state, as_of
+    from churned
 ),
 segment_map as (
     select cast(r_score as integer) as r_score, cast(f_score as integer) as f_score, rfm_segment
