@@ -48,7 +48,6 @@ from pipelines.ingest.readers import (
     ReadError,
     SourceChunk,
     SourceFile,
-    detect_format,
 )
 from pipelines.ingest.setbased import PROBE_ROWS, SetLoader
 from pipelines.ingest.transform import (
@@ -430,12 +429,10 @@ def _ingest_readings(
         manifest.write_duplicate(result.to_dict())
         return [result]
     limits = gzip_limits or GzipLimits()
-    rows = DEFAULT_CHUNK_ROWS
+    # a delimited file the set-based scan may read is probed on its first rows only
+    probe_rows = PROBE_ROWS if batcher.sets is not None else None
     try:
-        # a delimited file the set-based scan may read is probed on its first rows only
-        set_csv = batcher.sets is not None and detect_format(path, limits)[0] == "csv"
-        rows = PROBE_ROWS if set_csv else DEFAULT_CHUNK_ROWS
-        probe = SourceFile(path, ReaderOptions(gzip=limits, chunk_rows=rows))
+        probe = SourceFile(path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows)
         readings = choose_readings(mset, rel, probe.header)
     except EmptyFile:
         result = new_result(reason="empty file: nothing to load")  # e.g. a day without events
@@ -483,7 +480,7 @@ def _ingest_readings(
             source = (
                 probe
                 if not reading.additional
-                else SourceFile(path, ReaderOptions(gzip=limits, chunk_rows=rows))
+                else SourceFile(path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows)
             )
             source, plan = open_reading(path, mapping, source, limits)
             result.reader = source.info.describe()
@@ -508,8 +505,12 @@ def _ingest_readings(
 def open_reading(path: Path, mapping: Mapping, source: SourceFile, limits: GzipLimits):
     """Reopen with the mapping's reader options (when it has any) and plan the columns."""
     if mapping.reader != ReaderOptions():
-        rows = source.options.chunk_rows
-        source = SourceFile(path, dataclasses.replace(mapping.reader, gzip=limits, chunk_rows=rows))
+        rows = source.options.chunk_rows  # a probe stays a probe (delimited files only)
+        source = SourceFile(
+            path,
+            dataclasses.replace(mapping.reader, gzip=limits),
+            csv_probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
+        )
     plan = make_plan(mapping, source.header, source.info.delimiter, source.info.preamble)
     if plan.missing_required:
         raise FileRejected("; ".join(plan.missing_required))

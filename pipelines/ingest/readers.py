@@ -331,16 +331,25 @@ class SourceFile:
     """A landing file opened for streaming: ``info.header`` is known right after opening."""
 
     def __init__(
-        self, path: Path, options: ReaderOptions | None = None, *, vectorised_json: bool = True
+        self,
+        path: Path,
+        options: ReaderOptions | None = None,
+        *,
+        vectorised_json: bool = True,
+        csv_probe_rows: int | None = None,
     ):
         """``vectorised_json=False`` parses JSON lines one by one (the reference path that
-        the vectorised one is tested and benchmarked against); the output is the same."""
+        the vectorised one is tested and benchmarked against); the output is the same.
+        ``csv_probe_rows``: a delimited file's first chunk has only this many rows (the
+        loader's probe of a file the set-based scan may read; the header is the same)."""
         self.path = Path(path)
         self.options = options or ReaderOptions()
         self.vectorised_json = vectorised_json
         fmt, compression = detect_format(self.path, self.options.gzip)
         if self.options.format:
             fmt = self.options.format
+        if csv_probe_rows and fmt == "csv":
+            self.options = dataclasses.replace(self.options, chunk_rows=csv_probe_rows)
         self.info = FileInfo(format=fmt, compression=compression)
         self._iter: Iterator[SourceChunk] = self._make_iterator()
         # Prime the first chunk: header detection (and JSON keys) happen while reading it.
