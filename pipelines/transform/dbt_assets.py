@@ -21,6 +21,7 @@ from dagster_dbt import (
 
 from pipelines.quality.gate import enforce_upstream_checks
 from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.settings import pii_key
 from pipelines.transform.incremental import (
     fingerprint,
     full_refresh_reason,
@@ -110,7 +111,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         dbt_env(segmart.paths)
         enforce_upstream_checks(context, _upstream_of_selection(context))
         args = build_args(segmart.home)
-        current = fingerprint(manifest, dbt_vars(segmart.home))
+        current = fingerprint(manifest, dbt_vars(segmart.home), pii_key(segmart.home).key_id)
         reason = full_refresh_reason(segmart.paths, current, context.run.tags)
         how = f"full refresh: {reason}" if reason else "rows loaded since the last build"
         if reason:

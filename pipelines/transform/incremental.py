@@ -6,11 +6,13 @@ docs/incremental.md). That is right as long as the code that computes them is th
 computed the rows they hold. So each successful build records a fingerprint of that code in
 ``{home}/state/incremental_build.json``: dbt's own checksums (manifest.json) of the
 incremental models and of every node upstream of them (staging models, seeds such as the FX
-rates), the project's macros and the dbt vars. The next run passes ``--full-refresh`` when
+rates), the project's macros, the dbt vars and the PII key's id (the hashes the models hold
+are the key's: docs/privacy.md). The next run passes ``--full-refresh`` when
 
 * the run is tagged ``segmart/full_refresh=true`` (``segmart run --full-refresh``, a backfill,
   ``segmart forget`` after erasing rows from raw: rows removed from raw are not rows loaded);
-* there is no record, or the fingerprint differs (a model, macro, seed or var changed).
+* there is no record, or the fingerprint differs (a model, macro, seed, var or the PII key
+  changed: a key rotation re-hashes the incremental models on the next run by itself).
 
 Otherwise dbt decides alone: an empty or missing table is built whole, else only new rows.
 """
@@ -44,9 +46,9 @@ def incremental_model_names(manifest_path: Path) -> set[str]:
     return {manifest["nodes"][uid]["name"] for uid in incremental_models(manifest)}
 
 
-def fingerprint(manifest_path: Path, dbt_vars: str) -> str:
+def fingerprint(manifest_path: Path, dbt_vars: str, pii_key_id: str = "") -> str:
     """sha256 over the checksums of the incremental models and everything upstream of them,
-    the project's own macros and the dbt vars (JSON)."""
+    the project's own macros, the dbt vars (JSON) and the PII key's non-secret id."""
     manifest = json.loads(manifest_path.read_text())
     nodes = {**manifest["nodes"], **manifest.get("sources", {})}
     seen: set[str] = set()
@@ -66,6 +68,7 @@ def fingerprint(manifest_path: Path, dbt_vars: str) -> str:
         if macro.get("package_name") == project:
             digest.update(f"{uid}\0{macro.get('macro_sql', '')}\0".encode())
     digest.update(dbt_vars.encode())
+    digest.update(f"\0pii:{pii_key_id}".encode())
     return digest.hexdigest()
 
 
@@ -81,7 +84,7 @@ def full_refresh_reason(paths: HomePaths, current: str, run_tags: Mapping[str, s
     if recorded is None:
         return "no record of an earlier incremental build"
     if recorded != current:
-        return "the models, macros, seeds or vars they depend on changed"
+        return "the models, macros, seeds, vars or PII key they depend on changed"
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from pipelines.settings import home_paths
+from pipelines.settings import PiiKey, home_paths
 from pipelines.transform.incremental import (
     FULL_REFRESH_TAG,
     fingerprint,
@@ -72,6 +72,13 @@ def test_the_fingerprint_follows_the_incremental_models_lineage_only(tmp_path):
     assert not changed(lambda m: m["macros"]["macro.dbt.n"].update(macro_sql="x"))
     # the dbt vars
     assert _fingerprint(tmp_path, base, '{"reporting_currency": "EUR"}') != first
+    # the PII key (a rotation re-hashes the incremental models by itself), by its id only
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(base))
+    old, new = PiiKey(b"old key", "env").key_id, PiiKey(b"new key", "env").key_id
+    assert (
+        fingerprint(path, "{}", old) == fingerprint(path, "{}", old) != fingerprint(path, "{}", new)
+    )
 
 
 def test_full_refresh_reasons(tmp_path):
