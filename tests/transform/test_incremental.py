@@ -87,7 +87,7 @@ def test_full_refresh_reasons(tmp_path):
     record_build(paths, "f1")
     assert full_refresh_reason(paths, "f1", {}) is None
     assert full_refresh_reason(paths, "f2", {}) == (
-        "the models, macros, seeds or vars they depend on changed"
+        "the models, macros, seeds, vars or PII key they depend on changed"
     )
     tagged = full_refresh_reason(paths, "f1", {FULL_REFRESH_TAG: "true"})
     assert tagged == "run tagged segmart/full_refresh=true"
