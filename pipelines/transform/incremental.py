@@ -12,7 +12,11 @@ are the key's: docs/privacy.md). The next run passes ``--full-refresh`` when
 * the run is tagged ``segmart/full_refresh=true`` (``segmart run --full-refresh``, a backfill,
   ``segmart forget`` after erasing rows from raw: rows removed from raw are not rows loaded);
 * there is no record, or the fingerprint differs (a model, macro, seed, var or the PII key
-  changed: a key rotation re-hashes the incremental models on the next run by itself).
+  changed: a key rotation re-hashes the incremental models on the next run by itself);
+* a raw Parquet file the last build saw was removed or rewritten since (an unload, a
+  hand-edited raw file): rows removed from raw are not rows loaded, so only a full rebuild
+  takes them out of the incremental tables. New raw files are what an incremental build
+  reads.
 
 Otherwise dbt decides alone: an empty or missing table is built whole, else only new rows.
 """
@@ -85,12 +89,35 @@ def full_refresh_reason(paths: HomePaths, current: str, run_tags: Mapping[str, s
         return "no record of an earlier incremental build"
     if recorded != current:
         return "the models, macros, seeds, vars or PII key they depend on changed"
+    seen = _recorded_raw(target)
+    now = raw_files(paths)
+    gone = [path for path, stamp in seen.items() if now.get(path) != stamp]
+    if gone:
+        return f"{len(gone)} raw file(s) removed or rewritten since the last build ({gone[0]})"
     return None
+
+
+def raw_files(paths: HomePaths) -> dict[str, list[int]]:
+    """Raw Parquet files (relative path → [size, mtime_ns]) as they are now."""
+    if not paths.raw.is_dir():
+        return {}
+    return {
+        str(file.relative_to(paths.raw)): [file.stat().st_size, file.stat().st_mtime_ns]
+        for file in sorted(paths.raw.rglob("*.parquet"))
+        if not file.name.startswith(".")
+    }
+
+
+def _recorded_raw(target: Path) -> dict[str, list[int]]:
+    try:
+        return json.loads(target.read_text()).get("raw_files") or {}
+    except (OSError, ValueError):
+        return {}
 
 
 def record_build(paths: HomePaths, current: str) -> None:
     """Record ``current`` as the fingerprint the incremental models were built with."""
     paths.state.mkdir(parents=True, exist_ok=True)
     tmp = paths.state / f".{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps({"fingerprint": current}))
+    tmp.write_text(json.dumps({"fingerprint": current, "raw_files": raw_files(paths)}))
     tmp.replace(paths.state / STATE_FILE)

@@ -95,6 +95,25 @@ def test_full_refresh_reasons(tmp_path):
     assert full_refresh_reason(paths, "f1", {}) == "no record of an earlier incremental build"
 
 
+def test_a_raw_file_removed_or_rewritten_since_the_last_build_means_a_full_refresh(tmp_path):
+    """An unload (raw file deleted) or a rewritten raw file: rows left raw that an incremental
+    build cannot see, so the next build is full; a new raw file is an incremental build."""
+    paths = home_paths(tmp_path)
+    orders = paths.raw / "orders"
+    orders.mkdir(parents=True)
+    (orders / "a.parquet").write_bytes(b"one")
+    (orders / "b.parquet").write_bytes(b"two")
+    record_build(paths, "f1")
+    (orders / "c.parquet").write_bytes(b"new file")
+    assert full_refresh_reason(paths, "f1", {}) is None  # new files: incremental
+    (orders / "a.parquet").unlink()
+    reason = full_refresh_reason(paths, "f1", {})
+    assert reason == "1 raw file(s) removed or rewritten since the last build (orders/a.parquet)"
+    record_build(paths, "f1")
+    (orders / "b.parquet").write_bytes(b"rewritten, longer")
+    assert "orders/b.parquet" in full_refresh_reason(paths, "f1", {})
+
+
 def test_the_projects_incremental_models():
     from pipelines.transform.project import dbt_project, ensure_manifest
 
