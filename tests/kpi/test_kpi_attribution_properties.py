@@ -113,21 +113,7 @@ def attribution(kpi_warehouse):
     con.execute("create schema segmart.marts")
 
     def run(touches: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:
-        con.register("touches_df", touches)
-        con.register("conversions_df", conversions)
-        con.execute(
-            "create or replace table segmart.marts.fct_touchpoints as select "
-            "touchpoint_id::varchar as touchpoint_id, person_key::varchar as person_key, "
-            "account_id::varchar as account_id, touched_at::timestamp as touched_at, "
-            "channel::varchar as channel, source::varchar as source, medium::varchar as medium, "
-            "campaign::varchar as campaign, is_direct::boolean as is_direct from touches_df"
-        )
-        con.execute(
-            "create or replace table segmart.marts.fct_conversions as select * replace ("
-            "person_key::varchar as person_key, customer_key::varchar as customer_key, "
-            "account_id::varchar as account_id, own_channel::varchar as own_channel, "
-            "own_campaign::varchar as own_campaign) from conversions_df"
-        )
+        _load(con, touches, conversions)
         return con.sql(sql).df()
 
     yield run
