@@ -6,7 +6,12 @@ catalog of views over those files:
 
 1. each mart is copied from the warehouse, attached **read-only**, by one ``COPY ... TO``
    into a new version folder ``serving/versions/<run>.<token>/<mart>.parquet`` (zstd);
-   the copy is audited (rows and columns of the Parquet file equal the warehouse table's);
+   the copy is audited (rows and columns of the Parquet file equal the warehouse table's).
+   A mart whose content did not change since the last publish (its signature: column names
+   and types, row count and the sum of DuckDB's row hashes, recorded in ``_published.json``)
+   is not written again: the new version folder gets a hard link to the previous version's
+   file (audited the same way), so an incremental run that changed a few marts writes only
+   those. Readers see the same names either way;
 2. a new DuckDB file ``serving/.marts.<token>.duckdb`` is written with an explicit storage
    version (``ATTACH ... (STORAGE_VERSION 'v1.0.0')``, config ``serving.storage_version``)
    so that BI tools bundling an older DuckDB can open it: one view per mart,
@@ -78,6 +83,8 @@ class PublishedMart:
     columns: int
     parquet: str
     parquet_sha256: str
+    signature: str = ""  # content_signature() of the warehouse table it was written from
+    reused: bool = False  # the previous version's file, unchanged content (not written)
 
 
 @dataclass(frozen=True)
@@ -268,6 +275,33 @@ def view_sql(parquet: Path, warehouse_columns, parquet_columns) -> str:
     return f"select {', '.join(items)} from {source}"
 
 
+def content_signature(con: duckdb.DuckDBPyConnection, source: str, columns) -> str:
+    """An order-independent digest of a relation's content: DuckDB's version, the column
+    names and types, the row count and the sum of the rows' hashes (a sum, not a xor, so
+    duplicate rows count). One scan, no write: far cheaper than compressing a new file."""
+    count, total = con.execute(
+        f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {source} as t"
+    ).fetchone()
+    payload = json.dumps([duckdb.__version__, list(map(list, columns)), count, str(total)])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _previous_files(serving: Path) -> dict[str, tuple[Path, dict]]:
+    """{mart: (its Parquet file in the last manifest's version folder, its manifest record)}
+    for the marts whose file is still there and whose record has a signature."""
+    try:
+        manifest = json.loads((serving / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    version = manifest.get("version") or ""
+    out = {}
+    for record in manifest.get("marts") or []:
+        path = serving / VERSIONS_DIR / version / f"{record.get('name')}.parquet"
+        if version and record.get("signature") and path.is_file():
+            out[record["name"]] = (path, record)
+    return out
+
+
 def _link_or_copy(source: Path, target: Path) -> None:
     """A hard link (the same bytes, written once); a copy where the file system has none."""
     try:
@@ -342,6 +376,7 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
     data = {m: version_dir / f"{m}.parquet" for m in marts}
     temporaries = [tmp_db, Path(f"{tmp_db}.wal"), *tmp_links.values()]
     previous = _previous_version(serving)
+    earlier = _previous_files(serving)
     duck = config.get("duckdb") or {}
     settings = {k: duck[k] for k in ("memory_limit", "threads") if duck.get(k)}
     live = False  # True once marts.duckdb names the new version: it must then stay
@@ -355,23 +390,30 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
             version_dir.mkdir(parents=True)
             published = []
             views = {}
-            for mart in marts:  # the one write of each mart's rows
+            reused = {}
+            for mart in marts:  # the one write of each mart's rows (none if unchanged)
                 source = f"wh.{WAREHOUSE_SCHEMA}.{quote(mart)}"
-                con.execute(
-                    f"copy (select * from {source}) to {literal(str(data[mart]))} "
-                    "(format parquet, compression zstd)"
-                )
+                wh_columns = _columns(con, source)
+                signature = content_signature(con, source, wh_columns)
+                before = earlier.get(mart)
+                if before and before[1]["signature"] == signature:
+                    _link_or_copy(before[0], data[mart])
+                    reused[mart] = before[1].get("parquet_sha256") or sha256_file(data[mart])
+                else:
+                    con.execute(
+                        f"copy (select * from {source}) to {literal(str(data[mart]))} "
+                        "(format parquet, compression zstd)"
+                    )
                 parquet = f"read_parquet({literal(str(data[mart]))})"
                 rows = con.execute(f"select count(*) from {parquet}").fetchone()[0]
                 expected = con.execute(f"select count(*) from {source}").fetchone()[0]
                 if rows != expected:
                     raise PublishError(f"{mart}: wrote {rows} rows, warehouse has {expected}")
-                wh_columns = _columns(con, source)
                 pq_columns = _columns(con, parquet)
                 if [c for c, _ in wh_columns] != [c for c, _ in pq_columns]:
                     raise PublishError(f"{mart}: the Parquet file's columns differ from the table")
                 views[mart] = view_sql(data[mart], wh_columns, pq_columns)
-                published.append((mart, int(rows), len(wh_columns)))
+                published.append((mart, int(rows), len(wh_columns), signature))
             con.execute(
                 f"attach {literal(str(tmp_db))} as srv (storage_version {literal(storage_version)})"
             )
@@ -402,9 +444,11 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
                     rows=r,
                     columns=c,
                     parquet=str(parquet_dir / f"{m}.parquet"),
-                    parquet_sha256=sha256_file(data[m]),
+                    parquet_sha256=reused.get(m) or sha256_file(data[m]),
+                    signature=sig,
+                    reused=m in reused,
                 )
-                for m, r, c in published
+                for m, r, c, sig in published
             ),
             version=token,
         )

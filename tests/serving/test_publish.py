@@ -263,3 +263,42 @@ def test_killed_between_the_swaps_the_new_file_reads_and_the_next_publish_finish
     versions = {p.name for p in (serving / "versions").iterdir()}
     assert versions == {interrupted, last.version}
     assert first.version not in versions
+
+
+def test_a_mart_whose_content_did_not_change_is_not_written_again(tmp_path):
+    serving = tmp_path / "serving"
+    write_marts(tmp_path, version=1, r_score=3)
+    first = publish(tmp_path, MARTS)
+    assert not any(m.reused for m in first.marts)
+    # only dim_customers changes (r_score); kpi_channel_monthly's rows are the same
+    write_marts(tmp_path, version=1, r_score=4)
+    second = publish(tmp_path, MARTS)
+    assert {m.name: m.reused for m in second.marts} == {
+        "dim_customers": False,
+        "kpi_channel_monthly": True,
+    }
+
+    def inode(report, mart):
+        return (serving / "versions" / report.version / f"{mart}.parquet").stat().st_ino
+
+    assert inode(second, "kpi_channel_monthly") == inode(first, "kpi_channel_monthly")
+    assert inode(second, "dim_customers") != inode(first, "dim_customers")
+    # nothing changed: every mart is the previous file; the first version folder is pruned,
+    # the files it shared stay readable through the newer folders' links
+    third = publish(tmp_path, MARTS)
+    assert all(m.reused for m in third.marts)
+    assert not (serving / "versions" / first.version).exists()
+    manifest = json.loads((serving / "_published.json").read_text())
+    wh = duckdb.connect(str(tmp_path / "warehouse" / "segmart.duckdb"), read_only=True)
+    con = duckdb.connect(str(serving / "marts.duckdb"), read_only=True)
+    try:
+        for mart in MARTS:
+            expected = wh.execute(f"select * from marts.{mart} order by all").fetch_df()
+            served = con.execute(f"select * from {mart} order by all").fetch_df()
+            pd.testing.assert_frame_equal(served, expected)
+        assert con.execute("select distinct r_score from dim_customers").fetchall() == [(4,)]
+    finally:
+        con.close()
+        wh.close()
+    for entry in manifest["marts"]:
+        assert entry["parquet_sha256"] == _sha(serving / "parquet" / f"{entry['name']}.parquet")
