@@ -50,6 +50,7 @@ from pipelines.ingest.readers import (
     SourceFile,
 )
 from pipelines.ingest.setbased import PROBE_ROWS, SetLoader
+from pipelines.ingest.setjson import MAX_PROBE_FILES, json_candidate
 from pipelines.ingest.transform import (
     _SRC_REF,
     LINEAGE_COLUMNS,
@@ -219,6 +220,7 @@ def run_ingest(
     entities: list[str] | None = None,
     progress: Progress | None = None,
     set_based: bool = True,
+    json_set_based: bool = False,
 ) -> IngestReport:
     """Load every new landing file of ``home`` (optionally only those of ``entities``).
 
@@ -227,6 +229,9 @@ def run_ingest(
     share a mapping and a header are typed together in one SQL query (see
     :class:`Batcher`). Each file gets its own raw/quarantine Parquet and manifest either way.
     ``set_based=False`` reads every file with the Python readers (the reference path).
+    ``json_set_based=True`` also reads JSON lines (GA4) set-based (``setjson.py``); off by
+    default: on the 2-core benchmark machine it is slower than the vectorised Python reader
+    (see the ingest README).
     """
     paths = home_paths(home).ensure()
     wanted = set(entities) if entities else None
@@ -239,7 +244,7 @@ def run_ingest(
     with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
         try:
             with configured_dates(load_config(paths.root).get("ingest")):  # the date window
-                return _run_ingest(paths, wanted, progress, set_based)
+                return _run_ingest(paths, wanted, progress, set_based, json_set_based)
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise IngestDiskFull(
@@ -287,7 +292,11 @@ def needs_another_look(records: list[dict], mset: MappingSet, rematch: bool, rel
 
 
 def _run_ingest(
-    paths, wanted: set[str] | None, progress: Progress | None, set_based: bool = True
+    paths,
+    wanted: set[str] | None,
+    progress: Progress | None,
+    set_based: bool = True,
+    json_set_based: bool = False,
 ) -> IngestReport:
     mset = deep_check(load_mapping_set(paths.root), only_user=True)  # shipped ones are tested
     gzip_limits = GzipLimits.from_config(load_config(paths.root).get("ingest"))
@@ -306,6 +315,32 @@ def _run_ingest(
     # Oldest first, so that when two versions of an export land together the newer one gets
     # the later _ingested_at (each file gets its own timestamp) and wins deduplication.
     files = sorted(landing_files(paths.landing), key=lambda p: (p.stat().st_mtime_ns, str(p)))
+    # JSON-lines files wait until one DuckDB scan has probed them all (setjson.py); each
+    # keeps the _ingested_at of its place in the order
+    waiting: list[tuple] = []
+
+    def ingest(path, rel, at, records, json_probe=None) -> None:
+        report.files += ingest_readings(
+            path,
+            rel,
+            paths,
+            mset,
+            manifest,
+            at,
+            wanted,
+            batcher,
+            gzip_limits,
+            file_hash=records[0]["file_hash"] if records else None,
+            rematch=rematch,
+            json_probe=json_probe,
+        )
+
+    def ingest_waiting() -> None:
+        probes = batcher.sets.probe_json([w[0] for w in waiting], gzip_limits)
+        for path, rel, at, records in waiting:
+            ingest(path, rel, at, records, probes.get(str(path)))
+        waiting.clear()
+
     try:
         for i, path in enumerate(files, start=1):
             rel = path.relative_to(paths.landing).as_posix()
@@ -317,19 +352,14 @@ def _run_ingest(
                 report.unchanged += 1
                 continue
             at = max(now, datetime.now(UTC).replace(tzinfo=None))
-            report.files += ingest_readings(
-                path,
-                rel,
-                paths,
-                mset,
-                manifest,
-                at,
-                wanted,
-                batcher,
-                gzip_limits,
-                file_hash=records[0]["file_hash"] if records else None,
-                rematch=rematch,
-            )
+            if json_set_based and batcher.sets is not None and json_candidate(path, gzip_limits):
+                waiting.append((path, rel, at, records))
+                if len(waiting) >= MAX_PROBE_FILES:
+                    ingest_waiting()
+                continue
+            ingest(path, rel, at, records)
+        if waiting:
+            ingest_waiting()
         batcher.flush_all()
     except BaseException:
         batcher.abort()
@@ -374,6 +404,7 @@ def ingest_readings(
     gzip_limits: GzipLimits | None = None,
     file_hash: str | None = None,
     rematch: bool = False,
+    json_probe=None,
 ) -> list[FileResult]:
     """Load one file through each of its readings (one per entity: the primary mapping and
     any ``reading: additional`` ones); a reading already loaded is never loaded again.
@@ -382,7 +413,8 @@ def ingest_readings(
     overwritten; a rejection no mapping makes any more is dropped). Readings of entities
     not among ``wanted`` are left for later. With a ``batcher`` a reading's last (small)
     chunk may still be pending when this returns: its Parquet and manifest are written
-    when the batch is flushed.
+    when the batch is flushed. ``json_probe``: the set-based probe of a JSON-lines file
+    (``setjson.json_probes``), used instead of parsing its first chunk here.
     """
     st = path.stat()
     file_hash = file_hash or sha256_file(path)
@@ -406,7 +438,7 @@ def ingest_readings(
     try:
         return _ingest_readings(
             path, rel, paths, mset, manifest, ingested_at, wanted, batcher, gzip_limits,
-            file_hash, rematch, new_result,
+            file_hash, rematch, new_result, json_probe,
         )  # fmt: skip
     finally:
         if own_batcher:
@@ -416,7 +448,7 @@ def ingest_readings(
 
 def _ingest_readings(
     path, rel, paths, mset, manifest, ingested_at, wanted, batcher, gzip_limits, file_hash,
-    rematch, new_result,
+    rematch, new_result, json_probe=None,
 ) -> list[FileResult]:  # fmt: skip
     if file_hash in batcher.open_hashes:  # same content earlier in this run, not yet written
         batcher.flush_all()
@@ -432,7 +464,9 @@ def _ingest_readings(
     # a delimited file the set-based scan may read is probed on its first rows only
     probe_rows = PROBE_ROWS if batcher.sets is not None else None
     try:
-        probe = SourceFile(path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows)
+        probe = SourceFile(
+            path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows, json_probe=json_probe
+        )
         readings = choose_readings(mset, rel, probe.header)
     except EmptyFile:
         result = new_result(reason="empty file: nothing to load")  # e.g. a day without events
@@ -480,7 +514,12 @@ def _ingest_readings(
             source = (
                 probe
                 if not reading.additional
-                else SourceFile(path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows)
+                else SourceFile(
+                    path,
+                    ReaderOptions(gzip=limits),
+                    csv_probe_rows=probe_rows,
+                    json_probe=json_probe,
+                )
             )
             source, plan = open_reading(path, mapping, source, limits)
             result.reader = source.info.describe()
@@ -831,7 +870,10 @@ class Batcher:
         job.result.read_by = "python"
         self.jobs[job.key] = job
         try:
-            if job.source.options.chunk_rows != DEFAULT_CHUNK_ROWS:  # a probe: open it whole
+            if (  # a probe: open it whole
+                job.source.options.chunk_rows != DEFAULT_CHUNK_ROWS
+                or job.source.json_probe is not None
+            ):
                 opts = dataclasses.replace(job.source.options, chunk_rows=DEFAULT_CHUNK_ROWS)
                 job.source = SourceFile(job.path, opts)
             for k, chunk in enumerate(job.source.chunks()):

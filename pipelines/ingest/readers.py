@@ -337,11 +337,15 @@ class SourceFile:
         *,
         vectorised_json: bool = True,
         csv_probe_rows: int | None = None,
+        json_probe=None,
     ):
         """``vectorised_json=False`` parses JSON lines one by one (the reference path that
         the vectorised one is tested and benchmarked against); the output is the same.
         ``csv_probe_rows``: a delimited file's first chunk has only this many rows (the
-        loader's probe of a file the set-based scan may read; the header is the same)."""
+        loader's probe of a file the set-based scan may read; the header is the same).
+        ``json_probe``: what the set-based probe scan found in a JSON-lines file
+        (``setjson.JsonProbe``: its header; nothing is parsed here) or, as a string, why that
+        scan cannot read the file (the file is then probed here as usual)."""
         self.path = Path(path)
         self.options = options or ReaderOptions()
         self.vectorised_json = vectorised_json
@@ -351,6 +355,14 @@ class SourceFile:
         if csv_probe_rows and fmt == "csv":
             self.options = dataclasses.replace(self.options, chunk_rows=csv_probe_rows)
         self.info = FileInfo(format=fmt, compression=compression)
+        self.json_probe, self.json_why = None, None
+        if isinstance(json_probe, str):
+            self.json_why = json_probe
+        elif json_probe is not None and fmt == "jsonl":
+            self.json_probe = json_probe  # header from the probe scan; no chunk is read
+            self.info.header, self.info.encoding = list(json_probe.header), "utf-8"
+            self._iter, self._first = iter(()), None
+            return
         self._iter: Iterator[SourceChunk] = self._make_iterator()
         # Prime the first chunk: header detection (and JSON keys) happen while reading it.
         self._first: SourceChunk | None = next(self._iter, None)

@@ -46,6 +46,19 @@ import pyarrow.parquet as pq
 from pipelines.ingest.contract import QUARANTINE_SCHEMA
 from pipelines.ingest.mapping import norm
 from pipelines.ingest.readers import ROW_COLUMN, _to_string
+from pipelines.ingest.setjson import (
+    KV_LISTS,
+    compression_of,
+    json_path,
+    json_probes,
+    kv_item_sql,
+    kv_list_unsafe_sql,
+    kv_value_sql,
+    reader_sql,
+    record_of,
+    text_sql,
+    unsafe_sql,
+)
 from pipelines.ingest.transform import LINEAGE_COLUMNS, compile_sql, lit, q
 
 PROBE_ROWS = 2_000  # rows the loader's probe of a delimited file parses in Python
@@ -80,6 +93,8 @@ def fallback_reason(job) -> str | None:
         return "glob character in the file path"
     if info.format == "parquet":
         return _parquet_fallback(job)
+    if info.format == "jsonl":
+        return _json_fallback(job)
     if info.format != "csv":
         return f"format {info.format}"
     if info.compression:
@@ -97,6 +112,20 @@ def fallback_reason(job) -> str | None:
     first = getattr(source, "_first", None)
     if first is not None and first.malformed:
         return "rows with more cells than the header"
+    return None
+
+
+def _json_fallback(job) -> str | None:
+    """JSON lines whose probe scan (setjson.json_probes) read the file."""
+    probe = getattr(job.source, "json_probe", None)
+    if probe is None:
+        return getattr(job.source, "json_why", None) or "format jsonl"
+    mapping = job.plan.mapping
+    if mapping.fill_down or mapping.ordinals:
+        return "mapping uses fill_down or ordinals"
+    for c in job.columns:
+        if probe.specs.get(c, ("path",))[0] == "text":
+            return f"column {c!r} is a JSON list (kept as JSON text)"
     return None
 
 
@@ -144,12 +173,31 @@ class SetLoader:
         if why is not None:
             return why
         info = job.source.info
-        schema = str(pq.read_schema(job.path)) if info.format == "parquet" else ""
-        key = (job.sql, tuple(job.plan.header), info.format, info.delimiter, schema)
+        if info.format == "jsonl":  # the cells' places are part of the scan's SQL
+            probe = job.source.json_probe
+            key = (job.sql, "jsonl", probe.compression, *(probe.specs.get(c) for c in job.columns))
+        else:
+            schema = str(pq.read_schema(job.path)) if info.format == "parquet" else ""
+            key = (job.sql, tuple(job.plan.header), info.format, info.delimiter, schema)
         self.groups.setdefault(key, []).append(job)
         self.files += 1
         self.rows += _estimated_rows(job)
         return None
+
+    def probe_json(self, paths: list[Path], limits) -> dict:
+        """{path: setjson.JsonProbe, or why the Python reader reads it}: one probe scan of
+        all the JSON-lines files of one compression (see setjson.py)."""
+        by: dict[str | None, list[Path]] = {}
+        for p in paths:
+            by.setdefault(compression_of(p), []).append(p)
+        out: dict = {}
+        con = connect(self.landing)
+        try:
+            for compression, group in by.items():
+                out.update(json_probes(con, group, compression, limits))
+        finally:
+            con.close()
+        return out
 
     def full(self) -> bool:
         """Enough is waiting: scan now, so that a long run commits files as it goes."""
@@ -167,6 +215,8 @@ class SetLoader:
         scan = ScanSpec(job0.plan.header, job0.source.info.delimiter, job0.source.options)
         if job0.source.info.format == "parquet":
             scan = ParquetScan(job0.plan.header, pq.read_schema(job0.path))
+        elif job0.source.info.format == "jsonl":
+            scan = JsonScan(jobs)
         con = connect(self.landing)
         try:
             counts, failed = scan.count(con, [j.path for j in jobs])
@@ -185,16 +235,17 @@ class SetLoader:
         if not taken:
             return
         shards = _shards(taken, SHARDS)
+        unsafe: list = []
         try:
             if len(shards) == 1:
-                _run_shard(self.landing, scan, shards[0], counts)
+                unsafe = _run_shard(self.landing, scan, shards[0], counts)
             else:
                 with ThreadPoolExecutor(len(shards)) as pool:
                     futures = [
                         pool.submit(_run_shard, self.landing, scan, s, counts, 1) for s in shards
                     ]
                     for f in futures:
-                        f.result()
+                        unsafe += f.result()
         except duckdb.Error as exc:  # unexpected: let the Python reader redo these files
             log.warning("set-based scan failed (%s); reading its files one by one", exc)
             for job in taken:
@@ -203,6 +254,12 @@ class SetLoader:
                 job.result.read_by, job.result.read_by_why = "python", f"scan failed: {exc}"
                 python(job)
             return
+        for job in unsafe:  # a value the scan would write otherwise: Python reads the file
+            job.abort()
+            job.reset()
+            job.result.read_by, job.result.read_by_why = "python", scan.special_rows
+            python(job)
+        taken = [j for j in taken if j not in unsafe]
         for job in taken:
             job.result.read_by, job.result.read_by_why = "duckdb", ""
             job.read_all = True
@@ -212,6 +269,9 @@ class SetLoader:
 def _estimated_rows(job) -> int:
     """The rows of a file: all of them when the probe read the whole file, else its size
     over the bytes per line of its first 64 kB."""
+    probe = getattr(job.source, "json_probe", None)
+    if probe is not None:
+        return probe.rows
     first = getattr(job.source, "_first", None)
     seen = first.table.num_rows if first is not None else 0
     if seen < job.source.options.chunk_rows:
@@ -241,6 +301,7 @@ class ScanSpec:
     """One ``read_csv`` over a list of files with the same header and delimiter."""
 
     special_rows = "blank, comment, footer or summary rows"
+    extra: tuple[str, ...] = ()  # columns of set_rows the typed output carries along
 
     def __init__(self, header: list[str], delimiter: str, options):
         self.header = list(header)
@@ -406,14 +467,14 @@ class ScanSpec:
             cell = ordinals[c] if c in ordinals else by_name.get(c, "CAST(NULL AS VARCHAR)")
             chunk.append(f"{cell} AS {q(c)}")
         filled = fill_columns(mapping, self.header)  # their filled cells, for the records
-        chunk += ["__fi", *(f"{by_name[h]} AS __{by_name[h]}" for h in filled)]
+        chunk += ["__fi", *self.extra, *(f"{by_name[h]} AS __{by_name[h]}" for h in filled)]
         stages.append(f"set_chunk AS (SELECT {', '.join(chunk)} FROM {last})")
         carried = [f"__{by_name[h]}" for h in filled]  # "__c0": the SQL's src leaves them out
         typed = compile_sql(
             job0.plan,
             [ROW_COLUMN, *LINEAGE_COLUMNS, *job0.columns],
             source="set_chunk",
-            passthrough=("__fi", *carried),
+            passthrough=("__fi", *self.extra, *carried),
         )
         fill_struct = "NULL"
         if filled:
@@ -434,6 +495,10 @@ class ScanSpec:
             f"SELECT __fi, __row, struct_pack({cells}) AS rec FROM set_rows "
             "SEMI JOIN set_bad ON set_rows.__fi = set_bad.fi AND set_rows.__row = set_bad.row"
         )
+
+    def record(self, job, rec) -> dict:
+        """A quarantined row's ``record`` (every original cell) from ``records_sql``."""
+        return dict(rec)
 
 
 class ParquetScan(ScanSpec):
@@ -484,6 +549,93 @@ class ParquetScan(ScanSpec):
             except (duckdb.Error, OSError, pa.ArrowException) as exc:
                 failed[str(path)] = f"DuckDB cannot read it: {str(exc).splitlines()[0]}"
         return counts, failed
+
+
+class JsonScan(ScanSpec):
+    """One ``read_ndjson_objects`` over JSON-lines files whose probe (setjson.json_probes)
+    found the same places for the mapping's cells: each line parsed once (``json_extract`` of
+    every path the mapping reads), GA4 key/value lists turned into lists of ``{key, value}``
+    and searched for the last item of each key, the values written as Python's ``str()``
+    does; ``__unsafe`` marks a row holding a value whose text may differ."""
+
+    special_rows = "a value whose text DuckDB writes otherwise than Python (setjson.py)"
+    extra = ("__unsafe",)
+
+    def __init__(self, jobs: list):
+        job0 = jobs[0]
+        super().__init__(list(job0.columns), None, None)
+        probe = job0.source.json_probe
+        self.compression = probe.compression
+        self.specs = {c: probe.specs.get(c) for c in job0.columns}
+        self.rows = {str(j.path): j.source.json_probe.rows for j in jobs}
+
+    def needed(self, job0) -> list[str]:
+        return list(self.cols)
+
+    def count(self, con, paths: list[Path]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+        """The probe scan counted the lines already."""
+        return {str(p): (self.rows[str(p)], 0) for p in paths}, {}
+
+    def _rows_stages(self, jobs: list, counts, cols: list[str]) -> list[str]:
+        offsets, total = [], 0
+        for job in jobs:
+            offsets.append(total)
+            total += counts[str(job.path)][0]
+        specs = {c: self.specs[h] for h, c in zip(self.header, self.cols, strict=True)}
+        paths = list(dict.fromkeys(json_path(s[1]) for s in specs.values() if s and s[0] == "path"))
+        lists = [
+            k for k in KV_LISTS if any(s and s[0] == "kv" and s[1] == k for s in specs.values())
+        ]
+        slot = {p: i + 1 for i, p in enumerate([*paths, *(json_path((k,)) for k in lists)])}
+        extract = f"json_extract(json, [{', '.join(lit(p) for p in slot)}])" if slot else "NULL"
+        kv_type = lit('[{"key": "VARCHAR", "value": "JSON"}]')
+        kvs = "".join(
+            f", json_transform(__v[{slot[json_path((k,))]}], {kv_type}) AS __kv_{i}"
+            for i, k in enumerate(lists)
+        )
+        cells, unsafe = [], [kv_list_unsafe_sql(f"__v[{slot[json_path((k,))]}]") for k in lists]
+        items = []  # (the value of the last item with the key, its GA4 value fields)
+        for c in cols:
+            spec = specs[c]
+            if spec is None:  # not in these files
+                cells.append(f"CAST(NULL AS VARCHAR) AS {c}")
+            elif spec[0] == "path":
+                v = f"__v[{slot[json_path(spec[1])]}]"
+                cells.append(f"{text_sql(v)} AS {c}")
+                unsafe.append(unsafe_sql(v))
+            else:  # ("kv", list, key)
+                items.append(kv_item_sql(f"__kv_{lists.index(spec[1])}", spec[2]))
+                text, bad = kv_value_sql(f"__i{len(items) - 1}", f"__f{len(items) - 1}")
+                cells.append(f"{text} AS {c}")
+                unsafe.append(bad)
+        item_cols = "".join(f", {x} AS __i{i}" for i, (x, _) in enumerate(items))
+        field_cols = "".join(
+            f", {f.format(v=f'__i{i}')} AS __f{i}" for i, (_, f) in enumerate(items)
+        )
+        flag = " OR ".join(f"({u})" for u in unsafe) or "FALSE"
+        return [
+            f"set_scan AS (SELECT row_number() OVER () AS __g, CAST(file_index AS BIGINT) "
+            f"AS __fi, json FROM {reader_sql([j.path for j in jobs], self.compression)})",
+            f"set_vals AS (SELECT __g, __fi, json, {extract} AS __v FROM set_scan)",
+            f"set_kv AS (SELECT *{kvs} FROM set_vals)",
+            f"set_items AS (SELECT *{item_cols} FROM set_kv)",
+            f"set_fields AS (SELECT *{field_cols} FROM set_items)",
+            f"set_rows AS (SELECT CAST(__g - {_per_file([str(o) for o in offsets], 'BIGINT')} "
+            f"AS BIGINT) AS __row, __fi, json AS __line, "
+            + "".join(f"{x}, " for x in cells)
+            + f"{flag} AS __unsafe FROM set_fields)",
+        ]
+
+    def records_sql(self, jobs: list, counts) -> str:
+        stages = self._rows_stages(jobs, counts, [])
+        return (
+            "WITH " + ",\n".join(stages) + "\n"
+            "SELECT __fi, __row, CAST(__line AS VARCHAR) AS rec FROM set_rows "
+            "SEMI JOIN set_bad ON set_rows.__fi = set_bad.fi AND set_rows.__row = set_bad.row"
+        )
+
+    def record(self, job, rec) -> dict:
+        return record_of(job.source.header, rec)
 
 
 def _per_file(values: list[str], cast: str) -> str:
@@ -552,11 +704,13 @@ def ordinals_sql(mapping, header: list[str], by_name: dict) -> dict[str, str]:
     return out
 
 
-def _run_shard(landing: Path, scan: ScanSpec, jobs: list, counts, threads: int = 2) -> None:
+def _run_shard(landing: Path, scan: ScanSpec, jobs: list, counts, threads: int = 2) -> list:
     """Stream one scan's typed rows into each file's raw writer; quarantined rows are kept
-    (they are few) until a second scan of the files that have any reads their cells."""
+    (they are few) until a second scan of the files that have any reads their cells.
+    Returns the jobs with an ``__unsafe`` row (JSON lines): the caller lets Python read them."""
     con = connect(landing, threads)
     bad: dict[int, list[pa.Table]] = {}
+    unsafe: set[int] = set()
     try:
         reader = con.sql(scan.typed_sql(jobs, counts)).to_arrow_reader(BATCH_ROWS)
         for batch in reader:
@@ -565,14 +719,21 @@ def _run_shard(landing: Path, scan: ScanSpec, jobs: list, counts, threads: int =
             values = pc.unique(fis).to_pylist()
             for fi in values:
                 part = table if len(values) == 1 else table.filter(pc.equal(fis, fi))
+                if "__unsafe" in part.column_names and (
+                    fi in unsafe or pc.any(part["__unsafe"]).as_py()
+                ):
+                    unsafe.add(fi)
+                    continue
                 good, rejected = jobs[fi].split_set(part)
                 jobs[fi].accept(good, _QUARANTINE_EMPTY)
                 if rejected.num_rows:
                     bad.setdefault(fi, []).append(rejected)
+        bad = {fi: tables for fi, tables in bad.items() if fi not in unsafe}
         if bad:
             _quarantine(con, scan, jobs, counts, bad)
     finally:
         con.close()
+    return [jobs[fi] for fi in sorted(unsafe)]
 
 
 def _quarantine(con, scan: ScanSpec, jobs: list, counts, bad: dict[int, list[pa.Table]]):
@@ -609,7 +770,7 @@ def _quarantine(con, scan: ScanSpec, jobs: list, counts, bad: dict[int, list[pa.
         fills = t["__fill"].to_pylist()
         records = []
         for row, fill in zip(t["_source_row"].to_pylist(), fills, strict=True):
-            rec = dict(cells[(fi, row)])
+            rec = scan.record(jobs[fi], cells[(fi, row)])
             rec.update(fill or {})
             records.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")))
         quarantined = pa.table(
