@@ -238,6 +238,10 @@ def declared_keys() -> dict[str, list[str]]:
                         if name.endswith("unique_combination_of_columns"):
                             args = spec.get("arguments", spec)
                             keys[model["name"]] = list(args["combination_of_columns"])
+                        if name == "column_rules":  # the folded column tests (issue 20.4)
+                            unique = spec.get("arguments", spec).get("unique") or []
+                            if unique and model["name"] not in keys:
+                                keys[model["name"]] = [unique[0]]
             for column in model.get("columns", []) or []:
                 tests = column.get("data_tests", []) or []
                 if "unique" in tests and model["name"] not in keys:
