@@ -39,6 +39,7 @@ def _test_environment():
 LONGEST_FIRST = (
     "tests/reliability/test_pipeline_faults.py",
     "tests/pipeline/test_partitions.py",
+    "tests/pipeline/test_partitions_restated.py",
     "tests/pipeline/test_demo_run.py",
     "tests/pipeline/test_subsets_shop.py",
     "tests/reliability/test_pipeline_faults_disk.py",

@@ -119,8 +119,10 @@ def test_the_projects_incremental_models():
 
     names = incremental_model_names(ensure_manifest(dbt_project()))
     assert names == {
+        "stg_web__events",
         "int_events_sourced",
         "int_events_channeled",
         "int_sessions",
+        "int_touchpoints",
         "int_order_lines_converted",
     }

@@ -15,10 +15,12 @@
 -#}
 
 {#- Predicate: the row's load time is after the newest one the model already holds (every
-    row while the model is still empty). -#}
-{% macro loaded_since_last_build(column='ingested_at') -%}
-    ((select max({{ column }}) from {{ this }}) is null
-        or {{ column }} > (select max({{ column }}) from {{ this }}))
+    row while the model is still empty). `held_column` names the load time in the model itself
+    when the input calls it otherwise (raw `_ingested_at`, `ingested_at` from staging on). -#}
+{% macro loaded_since_last_build(column='ingested_at', held_column=none) -%}
+    {%- set held = held_column or column -%}
+    ((select max({{ held }}) from {{ this }}) is null
+        or {{ column }} > (select max({{ held }}) from {{ this }}))
 {%- endmacro %}
 
 {#- The materialization of an incremental model: `incremental` on engines whose tables can

@@ -1,12 +1,25 @@
 {#- A table, not a view: pii_hash needs the PII key, which only dbt's own connections hold
-    (macros/portable/pii.sql); a view would need it in every reader. -#}
-{{ config(materialized='table') }}
+    (macros/portable/pii.sql); a view would need it in every reader. URL parsing (host, path,
+    UTM and click-id parameters), e-mail normalisation and hashing happen here once per raw
+    row: every model and check reads the parsed columns.
+    Incremental on load time (macros/incremental/load_time.sql): a run stages the raw rows
+    loaded since the last build, keeps the latest version of each event among them (a later
+    load is always the latest version) and replaces the earlier version by event_id. -#}
+{{ config(
+    materialized=segmart.incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='event_id',
+    on_schema_change='fail',
+) }}
 
 with
 
 source as (
 
     select * from {{ source('web', 'events') }}
+    {%- if is_incremental() %}
+    where {{ segmart.loaded_since_last_build('_ingested_at', held_column='ingested_at') }}
+    {%- endif %}
 
 ),
 
