@@ -48,16 +48,17 @@ from pipelines.ingest.mapping import norm
 from pipelines.ingest.readers import ROW_COLUMN, _to_string
 from pipelines.ingest.setjson import (
     KV_LISTS,
+    cell_sql,
+    cell_unsafe_sql,
     compression_of,
     json_path,
     json_probes,
+    kv_fields_sql,
     kv_item_sql,
     kv_list_unsafe_sql,
     kv_value_sql,
     reader_sql,
     record_of,
-    text_sql,
-    unsafe_sql,
 )
 from pipelines.ingest.transform import LINEAGE_COLUMNS, compile_sql, lit, q
 
@@ -586,39 +587,48 @@ class JsonScan(ScanSpec):
         lists = [
             k for k in KV_LISTS if any(s and s[0] == "kv" and s[1] == k for s in specs.values())
         ]
-        slot = {p: i + 1 for i, p in enumerate([*paths, *(json_path((k,)) for k in lists)])}
-        extract = f"json_extract(json, [{', '.join(lit(p) for p in slot)}])" if slot else "NULL"
+        slot = {p: i + 1 for i, p in enumerate(paths)}
+        found = ", ".join(lit(p) for p in paths)
+        # one parse of the line for the texts, one for the types (of every path read)
+        scalars = (
+            f", json_extract_string(json, [{found}]) AS __s, json_type(json, [{found}]) AS __t"
+            if paths
+            else ""
+        )
         kv_type = lit('[{"key": "VARCHAR", "value": "JSON"}]')
         kvs = "".join(
-            f", json_transform(__v[{slot[json_path((k,))]}], {kv_type}) AS __kv_{i}"
+            f", json_transform(json_extract(json, {lit(json_path((k,)))}), {kv_type}) AS __kv{i}"
+            f", json_extract(json, {lit(json_path((k,)))}) AS __kl{i}"
             for i, k in enumerate(lists)
         )
-        cells, unsafe = [], [kv_list_unsafe_sql(f"__v[{slot[json_path((k,))]}]") for k in lists]
-        items = []  # (the value of the last item with the key, its GA4 value fields)
+        cells, unsafe = [], [kv_list_unsafe_sql(f"__kl{i}") for i in range(len(lists))]
+        items = []  # the value (JSON) of the last item with the key
         for c in cols:
             spec = specs[c]
             if spec is None:  # not in these files
                 cells.append(f"CAST(NULL AS VARCHAR) AS {c}")
             elif spec[0] == "path":
-                v = f"__v[{slot[json_path(spec[1])]}]"
-                cells.append(f"{text_sql(v)} AS {c}")
-                unsafe.append(unsafe_sql(v))
+                i = slot[json_path(spec[1])]
+                cells.append(f"{cell_sql(f'__s[{i}]', f'__t[{i}]')} AS {c}")
+                unsafe.append(cell_unsafe_sql(f"__s[{i}]", f"__t[{i}]"))
             else:  # ("kv", list, key)
-                items.append(kv_item_sql(f"__kv_{lists.index(spec[1])}", spec[2]))
-                text, bad = kv_value_sql(f"__i{len(items) - 1}", f"__f{len(items) - 1}")
+                items.append(kv_item_sql(f"__kv{lists.index(spec[1])}", spec[2]))
+                k = len(items) - 1
+                text, bad = kv_value_sql(f"__fs{k}", f"__ft{k}", f"__vs{k}", f"__vt{k}")
                 cells.append(f"{text} AS {c}")
                 unsafe.append(bad)
-        item_cols = "".join(f", {x} AS __i{i}" for i, (x, _) in enumerate(items))
+        item_cols = "".join(f", {x} AS __i{i}" for i, x in enumerate(items))
         field_cols = "".join(
-            f", {f.format(v=f'__i{i}')} AS __f{i}" for i, (_, f) in enumerate(items)
+            f", {x} AS __{n}{i}"
+            for i in range(len(items))
+            for n, x in zip(("fs", "ft", "vs", "vt"), kv_fields_sql(f"__i{i}"), strict=True)
         )
         flag = " OR ".join(f"({u})" for u in unsafe) or "FALSE"
         return [
             f"set_scan AS (SELECT row_number() OVER () AS __g, CAST(file_index AS BIGINT) "
             f"AS __fi, json FROM {reader_sql([j.path for j in jobs], self.compression)})",
-            f"set_vals AS (SELECT __g, __fi, json, {extract} AS __v FROM set_scan)",
-            f"set_kv AS (SELECT *{kvs} FROM set_vals)",
-            f"set_items AS (SELECT *{item_cols} FROM set_kv)",
+            f"set_vals AS (SELECT __g, __fi, json{scalars}{kvs} FROM set_scan)",
+            f"set_items AS (SELECT *{item_cols} FROM set_vals)",
             f"set_fields AS (SELECT *{field_cols} FROM set_items)",
             f"set_rows AS (SELECT CAST(__g - {_per_file([str(o) for o in offsets], 'BIGINT')} "
             f"AS BIGINT) AS __row, __fi, json AS __line, "

@@ -258,54 +258,57 @@ def json_path(keys: tuple) -> str:
     return "$." + ".".join(json.dumps(k) for k in keys)
 
 
-def text_sql(v: str) -> str:
-    """The text ``str()`` gives a JSON scalar (NULL for null); see :func:`unsafe_sql`."""
+def cell_sql(s: str, t: str) -> str:
+    """The text ``str()`` gives a JSON scalar, from its ``json_extract_string`` text ``s`` and
+    its ``json_type`` ``t`` (NULL for null; see :func:`cell_unsafe_sql`)."""
     return (
-        f"CASE json_type({v}) WHEN 'VARCHAR' THEN json_extract_string({v}, '$') "
-        f"WHEN 'BOOLEAN' THEN json_extract_string({v}, '$') "
-        f"WHEN 'BIGINT' THEN json_extract_string({v}, '$') "
-        f"WHEN 'UBIGINT' THEN json_extract_string({v}, '$') "
-        f"WHEN 'DOUBLE' THEN CAST(TRY_CAST({v} AS DOUBLE) AS VARCHAR) END"
+        f"CASE {t} WHEN 'DOUBLE' THEN CAST(TRY_CAST({s} AS DOUBLE) AS VARCHAR) "
+        f"WHEN 'OBJECT' THEN NULL WHEN 'ARRAY' THEN NULL ELSE {s} END"
     )
 
 
-def unsafe_sql(v: str) -> str:
-    """A value whose text :func:`text_sql` does not promise equal to Python's ``str()``:
+def cell_unsafe_sql(s: str, t: str) -> str:
+    """A value whose text :func:`cell_sql` does not promise equal to Python's ``str()``:
     objects and lists, doubles written with an exponent or outside [1e-4, 1e15) (Python and
-    DuckDB switch to exponents at other places), integers beyond 64 bits."""
-    d = f"TRY_CAST({v} AS DOUBLE)"
+    DuckDB switch to exponents at other places), integers beyond 64 bits (typed DOUBLE)."""
+    d = f"TRY_CAST({s} AS DOUBLE)"
     return (
-        f"coalesce(CASE json_type({v}) WHEN 'OBJECT' THEN TRUE WHEN 'ARRAY' THEN TRUE "
-        f"WHEN 'DOUBLE' THEN NOT (regexp_full_match(json_extract_string({v}, '$'), "
-        f"'-?[0-9]+\\.[0-9]+') AND (abs({d}) >= 1e-4 AND abs({d}) < 1e15 OR {d} = 0)) "
-        "ELSE FALSE END, FALSE)"
+        f"coalesce(CASE {t} WHEN 'OBJECT' THEN TRUE WHEN 'ARRAY' THEN TRUE "
+        f"WHEN 'DOUBLE' THEN NOT (regexp_full_match({s}, '-?[0-9]+\\.[0-9]+') AND "
+        f"(abs({d}) >= 1e-4 AND abs({d}) < 1e15 OR {d} = 0)) ELSE FALSE END, FALSE)"
     )
 
 
-def kv_item_sql(kv: str, key: str) -> tuple[str, str]:
-    """(the value of the last item of key/value list ``kv`` whose key is ``key``, a template
-    of its GA4 value fields as a list of JSON: ``{v}`` is the value's column)."""
+def kv_item_sql(kv: str, key: str) -> str:
+    """The value (JSON) of the last item of key/value list ``kv`` whose key is ``key``."""
+    return f"(list_filter({kv}, lambda x: x.key = {lit(key)})[-1]).value"
+
+
+def kv_fields_sql(v: str) -> list[str]:
+    """The texts and types of a GA4 item value ``v`` (JSON) and of its value fields, in the
+    order :func:`kv_value_sql` reads them (materialised once per row)."""
     fields = ", ".join(lit("$." + f) for f in GA4_VALUE_FIELDS)
-    return (
-        f"(list_filter({kv}, lambda x: x.key = {lit(key)})[-1]).value",
-        f"CASE WHEN json_type({{v}}) = 'OBJECT' THEN json_extract({{v}}, [{fields}]) END",
-    )
+    return [
+        f"json_extract_string({v}, [{fields}])",
+        f"json_type({v}, [{fields}])",
+        f"json_extract_string({v}, '$')",
+        f"json_type({v})",
+    ]
 
 
-def kv_value_sql(v: str, fields: str) -> tuple[str, str]:
-    """(text, unsafe) of a GA4 item value ``v`` (JSON) with its value fields ``fields`` (from
-    :func:`kv_item_sql`): the first non-null field, or the value itself when it is no
-    object."""
-    parts = [f"{fields}[{i + 1}]" for i in range(len(GA4_VALUE_FIELDS))]
+def kv_value_sql(fs: str, ft: str, vs: str, vt: str) -> tuple[str, str]:
+    """(text, unsafe) of a GA4 item value from its :func:`kv_fields_sql` columns: the first
+    non-null value field, or the value itself when it is no object."""
+    n = len(GA4_VALUE_FIELDS)
     text = (
-        f"CASE WHEN {fields} IS NOT NULL THEN coalesce("
-        + ", ".join(text_sql(f) for f in parts)
-        + f") ELSE {text_sql(v)} END"
+        f"CASE WHEN {vt} = 'OBJECT' THEN coalesce("
+        + ", ".join(cell_sql(f"{fs}[{i + 1}]", f"{ft}[{i + 1}]") for i in range(n))
+        + f") ELSE {cell_sql(vs, vt)} END"
     )
     unsafe = (
-        f"(CASE WHEN {fields} IS NOT NULL THEN "
-        + " OR ".join(unsafe_sql(f) for f in parts)
-        + f" ELSE {unsafe_sql(v)} END)"
+        f"(CASE WHEN {vt} = 'OBJECT' THEN "
+        + " OR ".join(cell_unsafe_sql(f"{fs}[{i + 1}]", f"{ft}[{i + 1}]") for i in range(n))
+        + f" ELSE {cell_unsafe_sql(vs, vt)} END)"
     )
     return text, unsafe
 
