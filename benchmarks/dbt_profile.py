@@ -8,6 +8,12 @@ dbt_cluster_assets.py): ``segmart_dbt`` (a full refresh of the incremental model
     python -m benchmarks.dbt_profile                      # the scale 0.1 benchmark home
     python -m benchmarks.dbt_profile --home H --top 30    # another built home
     python -m benchmarks.dbt_profile --only segmart_dbt --json out.json
+    python -m benchmarks.dbt_profile --replay WORK --json out.json   # spill per model
+
+``--replay WORK [--memory-limit 300MB]`` profiles the replay floor instead (``benchmarks/replay_floor.py``; WORK made
+by its ``prepare``): each model's SQL in one DuckDB connection, as ``replay_floor run`` does,
+with the peak size of DuckDB's temp directory while the model ran (what it spilled to disk
+under the pipeline's memory limit) and the database file's growth.
 
 The home must have been built by ``segmart run`` (raw Parquet, seeds' inputs, the k-means
 tables the ``after_ml`` models read). dbt writes its target and logs into the copy, so
@@ -17,6 +23,7 @@ concurrent runs of the pipeline or the tests are not disturbed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -134,6 +141,92 @@ def profile(home: Path, only: set[str] | None) -> dict:
     return out
 
 
+def _directory_bytes(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):  # a spill file removed while we looked
+            total += path.stat().st_size
+    return total
+
+
+def replay_spill(work: Path, memory_limit: str | None = None, poll_s: float = 0.1) -> dict:
+    """The replay floor's plan in ``work``, model by model, with DuckDB's temp directory
+    polled every ``poll_s`` seconds: {models: [{model, seconds, spill_peak_mb}], ...}."""
+    import threading
+
+    import duckdb
+
+    from benchmarks.replay_floor import DATABASE, PLAN, _quote, hand_pii_key
+    from pipelines.settings import load_config
+
+    the_plan = json.loads((work / PLAN).read_text())
+    duck = load_config().get("duckdb", {})
+    temp = work / "replay.tmp"
+    temp.mkdir(exist_ok=True)
+    peak = [0]
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _directory_bytes(temp))
+            time.sleep(poll_s)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    con = duckdb.connect(str(work / DATABASE))
+    rows = []
+    try:
+        memory_limit = memory_limit or duck.get("memory_limit", "3GB")
+        con.execute(f"set memory_limit = '{memory_limit}'")
+        con.execute(f"set threads = {int(duck.get('threads', 2))}")
+        con.execute(f"set temp_directory = '{temp.as_posix()}'")
+        hand_pii_key(con, Path(the_plan["home"]))
+        started = time.perf_counter()
+        for step in the_plan["steps"]:
+            con.execute(
+                f"create schema if not exists {_quote(step['database'])}.{_quote(step['schema'])}"
+            )
+            peak[0] = 0
+            t0 = time.perf_counter()
+            con.execute(f"create or replace {step['kind']} {step['relation']} as {step['sql']}")
+            seconds = time.perf_counter() - t0
+            time.sleep(poll_s)
+            rows.append(
+                {
+                    "model": step["model"],
+                    "seconds": round(seconds, 3),
+                    "spill_peak_mb": round(peak[0] / 2**20, 1),
+                }
+            )
+        con.execute("checkpoint")
+        total = time.perf_counter() - started
+    finally:
+        stop.set()
+        con.close()
+    return {
+        "work": str(work),
+        "memory_limit": memory_limit,
+        "total_s": round(total, 2),
+        "database_mb": round((work / DATABASE).stat().st_size / 2**20, 1),
+        "models": rows,
+    }
+
+
+def replay_report(data: dict, top: int) -> str:
+    rows = data["models"]
+    spilled = [r for r in rows if r["spill_peak_mb"] > 0]
+    lines = [
+        f"replay {data['work']}: {data['total_s']:.1f} s of SQL, {len(rows)} models, "
+        f"memory limit {data['memory_limit']}; {len(spilled)} spilled (peak of the largest "
+        f"{max((r['spill_peak_mb'] for r in rows), default=0):.0f} MB)",
+        "",
+        f"{'seconds':>8}{'spill MB':>10}  model",
+    ]
+    for r in sorted(rows, key=lambda r: (-r["seconds"], -r["spill_peak_mb"]))[:top]:
+        lines.append(f"{r['seconds']:>8.2f}{r['spill_peak_mb']:>10.0f}  {r['model']}")
+    return "\n".join(lines)
+
+
 def report(data: dict, top: int) -> str:
     lines = [f"home {data['home']}  (dbt parse {data['parse_s']:.1f} s)", ""]
     lines.append(f"{'invocation':<24}{'wall s':>8}{'dbt s':>8}{'nodes':>7}{'sum node s':>12}")
@@ -172,7 +265,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", action="append", help="an invocation name (repeatable)")
     parser.add_argument("--top", type=int, default=25, help="slowest nodes to list")
     parser.add_argument("--json", type=Path, help="also write every node's timing here")
+    parser.add_argument("--replay", type=Path, help="a replay floor WORK: spill per model")
+    parser.add_argument(
+        "--memory-limit",
+        help="DuckDB memory limit of --replay (default: the pipeline's); e.g. 300MB on scale 1 "
+        "puts the memory pressure of scale 10 under 3GB on the same SQL",
+    )
     args = parser.parse_args(argv)
+    if args.replay:
+        data = replay_spill(args.replay.resolve(), args.memory_limit)
+        if args.json:
+            args.json.write_text(json.dumps(data, indent=1))
+        print(replay_report(data, args.top))
+        return
 
     work = args.work or Path(tempfile.mkdtemp(prefix="dbt_profile_"))
     try:
