@@ -10,6 +10,13 @@ Steps (all documented in config/segmart.yaml ``clusters:``):
    centroid), so ids do not depend on the order k-means found the clusters in;
 5. profile per cluster: size, share, mean of each raw feature (nulls ignored), centroid in
    z-scores, and a label from the features furthest from the mean ("large · high revenue").
+
+The k-means fits and silhouettes run on **one thread** (:data:`FIT_THREADS`, set with
+threadpoolctl, the way scikit-learn documents limiting its OpenMP and BLAS pools). The matrices
+are small (thousands of rows, a handful of features): with scikit-learn's default of one
+OpenMP thread per core, the threads spin-wait on each other and on everything else the run
+does on the same cores, which made the two cluster steps ~65 s of a scale-1 run on 2 cores
+(~10 s on one thread; same labels, k and silhouette: benchmarks/ml_threads_ab.py).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
 from pipelines.segments.config import ClusterSpec
 
+FIT_THREADS = 1  # OpenMP / BLAS threads of the k-means fits and silhouettes (see above)
 ASSIGNMENT_COLUMNS = ["cluster_id", "cluster_label"]
 PROFILE_COLUMNS = [
     "entity_type",
@@ -225,7 +234,8 @@ def fit_clusters(frame: pd.DataFrame, spec: ClusterSpec) -> ClusterFit:
     if keys.empty:
         return empty_fit(spec)
     matrix, fit_columns, dropped, imputed = standardise(raw, spec)
-    labels, k, silhouette, scores, note = choose_and_fit(matrix, spec)
+    with threadpool_limits(limits=FIT_THREADS):
+        labels, k, silhouette, scores, note = choose_and_fit(matrix, spec)
     cluster_ids = relabel(labels, matrix)
 
     z = pd.DataFrame(0.0, index=raw.index, columns=spec.columns)

@@ -54,6 +54,37 @@ def test_two_fits_are_identical_and_row_order_does_not_matter(case):
     assert first.assignments[spec.key].is_monotonic_increasing
 
 
+def test_one_thread_fits_what_the_default_thread_pools_fit(case, monkeypatch):
+    """The fits run on FIT_THREADS (1) OpenMP / BLAS threads; with scikit-learn's default
+    pools (one thread per core) they give the same clusters, profile and silhouettes."""
+    from threadpoolctl import threadpool_info
+
+    from pipelines.segments import kmeans
+
+    frame, spec = case
+    seen: list[int] = []
+    fit_once = kmeans._kmeans
+
+    def observed(matrix, k, spec):  # the real fit, noting the OpenMP threads it was given
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp")
+        return fit_once(matrix, k, spec)
+
+    monkeypatch.setattr(kmeans, "_kmeans", observed)
+    one = fit_clusters(frame, spec)
+    assert seen and set(seen) == {1}
+    seen.clear()
+    monkeypatch.setattr(kmeans, "FIT_THREADS", None)  # threadpoolctl: no limit
+    default = fit_clusters(frame, spec)
+    assert seen  # the default pools: scikit-learn's choice, one thread per core
+    pd.testing.assert_frame_equal(one.assignments, default.assignments)
+    pd.testing.assert_frame_equal(one.profile, default.profile)
+    assert (one.k, one.silhouette, one.silhouette_by_k) == (
+        default.k,
+        default.silhouette,
+        default.silhouette_by_k,
+    )
+
+
 def test_profile_equals_a_pandas_groupby_of_the_assignments(case):
     frame, spec = case
     fit = fit_clusters(frame, spec)
