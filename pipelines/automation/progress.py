@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import TextIO
 
 import dagster as dg
+import duckdb
+
+from pipelines.settings import home_paths
 
 RUN_LOG_LOGGER = "run_log_file"  # the logger's key in the Definitions and the run config
 KEEP_LOGS = 30  # run logs kept per home, newest first
@@ -465,11 +468,55 @@ def _explain_check(evaluation) -> list[str]:
         lines.append(f"      dbt test status {meta['status']}; failing rows: {failing}")
         if meta.get("unique_id"):
             lines.append(f"      test: {meta['unique_id']} (SQL in the log)")
+            lines += column_rules_failures(str(meta["unique_id"]))
     elif "error" in meta:
         lines.append(_clip(f"      {meta['error']}"))
     docs = meta.get("data_docs")
     if docs:
         lines.append(f"      Data Docs: {docs}")
+    return lines
+
+
+def column_rules_failures(
+    unique_id: str, warehouse: Path | None = None, targets: Path | None = None
+) -> list[str]:
+    """The broken columns and rules of a failed ``column_rules`` test (one line each).
+
+    dbt reports a failed test's number of bad rows only. The folded test
+    (dbt_project/macros/tests/column_rules.sql) returns one row per broken column and rule, so
+    its compiled SQL - the newest ``<targets>/*/compiled/**/<test>.sql``, dbt's target
+    directories of the home (``{home}/state/dbt_target``) - is run once more, read-only, on the
+    warehouse, only for a test that failed. Sample values are shown for ``accepted_values``
+    (values outside a documented list); never for ``not_null`` / ``unique``, whose columns can
+    be identifiers or personal data. Nothing (no line) when the SQL or the warehouse is not
+    there or the query fails: the explanation never fails the report."""
+    parts = unique_id.split(".")
+    if len(parts) < 3 or parts[0] != "test" or not parts[2].startswith("column_rules"):
+        return []
+    try:
+        paths = home_paths() if warehouse is None or targets is None else None
+        warehouse = warehouse or paths.warehouse
+        targets = targets or paths.state / "dbt_target"
+        compiled = [p for p in targets.glob(f"**/compiled/**/{parts[2]}.sql") if p.is_file()]
+        if not compiled or not warehouse.exists():
+            return []
+        sql = max(compiled, key=_mtime).read_text()
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            rows = con.execute(
+                "select column_name, rule, failing_rows, sample_min, sample_max "
+                f"from ({sql}) as failures order by failing_rows desc, column_name, rule"
+            ).fetchall()
+    except Exception:  # a report: never let the explanation fail
+        return []
+    lines = []
+    for column, rule, bad_rows, low, high in rows[:MAX_EXPECTATIONS_EXPLAINED]:
+        line = f"      {column}: {rule}, {bad_rows:,} rows"
+        if rule == "accepted_values" and low is not None:
+            line += f" (values outside the list: {_short(low, 30)}"
+            line += f" … {_short(high, 30)})" if high != low else ")"
+        lines.append(_clip(line))
+    if len(rows) > MAX_EXPECTATIONS_EXPLAINED:
+        lines.append(f"      … and {len(rows) - MAX_EXPECTATIONS_EXPLAINED} more broken rules")
     return lines
 
 

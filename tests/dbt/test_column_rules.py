@@ -89,9 +89,12 @@ def _expected_failures(frame: pd.DataFrame) -> set[tuple]:
     return out
 
 
-def test_planted_bad_values_fail_and_name_their_columns(built, tmp_path):
+@pytest.fixture(scope="module")
+def planted(built, tmp_path_factory):
+    """A copy of the built home with a null, a duplicate and bad values planted in the model;
+    (home, expected failures computed in pandas, the finished ``dbt test``)."""
     home, target, _ = built
-    planted = tmp_path / "home"
+    planted = tmp_path_factory.mktemp("planted") / "home"
     shutil.copytree(home, planted)
     with duckdb.connect(str(_warehouse(planted))) as con:
         ids = [r[0] for r in con.execute(f"""
@@ -113,7 +116,11 @@ def test_planted_bad_values_fail_and_name_their_columns(built, tmp_path):
         ("deal_type", "accepted_values"),
     }
 
-    done = _dbt_test(planted, target)
+    return planted, expected, _dbt_test(planted, target)
+
+
+def test_planted_bad_values_fail_and_name_their_columns(planted):
+    planted, expected, done = planted
     assert done.returncode == 1, done.stdout[-3000:]
     total = sum(n for _, _, n, *_ in expected)
     assert re.search(rf"Failure in test column_rules_{MODEL}", done.stdout), done.stdout[-3000:]
@@ -130,3 +137,50 @@ def test_planted_bad_values_fail_and_name_their_columns(built, tmp_path):
             f'from "{schema}"."{name}"'
         ).fetchall()
     assert set(stored) == expected
+
+
+def test_the_run_summary_names_the_broken_columns_and_rules(built, planted, tmp_path, monkeypatch):
+    """`segmart run`'s explanation of a failed column_rules test (pipelines/automation/
+    progress.py) lists each broken column and rule with its bad rows, from the test's compiled
+    SQL in dbt's target directory; values outside an accepted list are shown, never samples of
+    a null or duplicated column."""
+    import dagster as dg
+
+    from pipelines.automation.progress import RunProgress, column_rules_failures, explain_failures
+
+    planted, expected, _ = planted
+    _, target, _ = built
+    unique_id = next(
+        f"test.segmart.{p.stem}.x" for p in target.glob(f"compiled/**/column_rules_{MODEL}.sql")
+    )
+    lines = column_rules_failures(unique_id, _warehouse(planted), target)
+    want = []
+    for column, rule, bad, low, high in sorted(expected, key=lambda e: (-e[2], e[0], e[1])):
+        line = f"      {column}: {rule}, {bad:,} rows"
+        if rule == "accepted_values":
+            line += f" (values outside the list: {low}" + (f" … {high})" if high != low else ")")
+        want.append(line)
+    assert lines == want[:3] + [f"      … and {len(want) - 3} more broken rules"]
+    assert not any("values outside" in x for x in lines if "accepted_values" not in x)
+
+    # through the run summary: the home's dbt target directory, as dagster-dbt leaves it
+    shutil.copytree(target / "compiled", planted / "state" / "dbt_target" / "run1" / "compiled")
+    progress = RunProgress()
+    progress.phases[2].failed.append(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey(MODEL),
+            check_name=f"column_rules_{MODEL}",
+            passed=False,
+            metadata={
+                "status": "fail",
+                "unique_id": unique_id,
+                "dagster_dbt/failed_row_count": sum(n for _, _, n, *_ in expected),
+            },
+            severity=dg.AssetCheckSeverity.ERROR,
+        )
+    )
+    monkeypatch.setenv("SEGMART_HOME", str(planted))
+    text = explain_failures(progress, None)
+    assert text[-len(lines) :] == lines, text
+    # no compiled SQL (another home): the lines dbt gave, nothing invented
+    assert column_rules_failures(unique_id, _warehouse(planted), tmp_path / "none") == []
