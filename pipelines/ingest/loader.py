@@ -17,6 +17,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,6 @@ from pipelines.ingest.readers import (
     SourceFile,
 )
 from pipelines.ingest.setbased import PROBE_ROWS, SetLoader
-from pipelines.ingest.setjson import MAX_PROBE_FILES, json_candidate
 from pipelines.ingest.transform import (
     _SRC_REF,
     LINEAGE_COLUMNS,
@@ -71,6 +71,9 @@ MAX_LISTED = 40  # files listed by IngestReport.__str__ besides the rejected one
 MAX_OPEN_FILES = 2000  # files read and waiting for their batch to be typed
 SET_SCAN_BATCHES = 2  # rows waiting for a set-based scan, in batches (DEFAULT_CHUNK_ROWS)
 LOCK_FILE = "ingest.lock"  # in {home}/state/
+READ_AHEAD_THREADS = 2  # JSON-lines files opened (parsed, flattened) ahead, side by side
+READ_AHEAD_FILES = 4  # at most this many opened files waiting for the loop (bounded memory)
+JSONL_NAME = re.compile(r"\.(jsonl|ndjson|json)(\.gz)?$", re.IGNORECASE)
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 log = logging.getLogger(__name__)
 
@@ -220,7 +223,6 @@ def run_ingest(
     entities: list[str] | None = None,
     progress: Progress | None = None,
     set_based: bool = True,
-    json_set_based: bool = False,
 ) -> IngestReport:
     """Load every new landing file of ``home`` (optionally only those of ``entities``).
 
@@ -229,9 +231,8 @@ def run_ingest(
     share a mapping and a header are typed together in one SQL query (see
     :class:`Batcher`). Each file gets its own raw/quarantine Parquet and manifest either way.
     ``set_based=False`` reads every file with the Python readers (the reference path).
-    ``json_set_based=True`` also reads JSON lines (GA4) set-based (``setjson.py``); off by
-    default: on the 2-core benchmark machine it is slower than the vectorised Python reader
-    (see the ingest README).
+    JSON lines (GA4) are read by the vectorised Python reader, opened ahead of the loop on
+    two threads (:class:`ReadAhead`).
     """
     paths = home_paths(home).ensure()
     wanted = set(entities) if entities else None
@@ -244,7 +245,7 @@ def run_ingest(
     with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
         try:
             with configured_dates(load_config(paths.root).get("ingest")):  # the date window
-                return _run_ingest(paths, wanted, progress, set_based, json_set_based)
+                return _run_ingest(paths, wanted, progress, set_based)
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise IngestDiskFull(
@@ -296,7 +297,6 @@ def _run_ingest(
     wanted: set[str] | None,
     progress: Progress | None,
     set_based: bool = True,
-    json_set_based: bool = False,
 ) -> IngestReport:
     mset = deep_check(load_mapping_set(paths.root), only_user=True)  # shipped ones are tested
     gzip_limits = GzipLimits.from_config(load_config(paths.root).get("ingest"))
@@ -315,11 +315,8 @@ def _run_ingest(
     # Oldest first, so that when two versions of an export land together the newer one gets
     # the later _ingested_at (each file gets its own timestamp) and wins deduplication.
     files = sorted(landing_files(paths.landing), key=lambda p: (p.stat().st_mtime_ns, str(p)))
-    # JSON-lines files wait until one DuckDB scan has probed them all (setjson.py); each
-    # keeps the _ingested_at of its place in the order
-    waiting: list[tuple] = []
 
-    def ingest(path, rel, at, records, json_probe=None) -> None:
+    def ingest(path, rel, at, records, source=None) -> None:
         report.files += ingest_readings(
             path,
             rel,
@@ -332,44 +329,77 @@ def _run_ingest(
             gzip_limits,
             file_hash=records[0]["file_hash"] if records else None,
             rematch=rematch,
-            json_probe=json_probe,
+            source=source,
         )
 
-    def ingest_waiting() -> None:
-        probes = batcher.sets.probe_json([w[0] for w in waiting], gzip_limits)
-        for path, rel, at, records in waiting:
-            ingest(path, rel, at, records, probes.get(str(path)))
-        waiting.clear()
-
+    work = []
+    for path in files:
+        rel = path.relative_to(paths.landing).as_posix()
+        st = path.stat()
+        records = handled.get((rel, st.st_size, st.st_mtime_ns))
+        unchanged = records is not None and not needs_another_look(records, mset, rematch, rel)
+        work.append((path, rel, records, unchanged))
+    ahead = ReadAhead(
+        [w[0] for w in work if not w[3] and JSONL_NAME.search(w[0].name)],
+        ReaderOptions(gzip=gzip_limits),
+        PROBE_ROWS if batcher.sets is not None else None,  # as _ingest_readings opens it
+    )
     try:
-        for i, path in enumerate(files, start=1):
-            rel = path.relative_to(paths.landing).as_posix()
-            st = path.stat()
+        for i, (path, rel, records, unchanged) in enumerate(work, start=1):
             if progress:
                 progress(i - 1, len(files), rel)
-            records = handled.get((rel, st.st_size, st.st_mtime_ns))
-            if records is not None and not needs_another_look(records, mset, rematch, rel):
+            if unchanged:
                 report.unchanged += 1
                 continue
             at = max(now, datetime.now(UTC).replace(tzinfo=None))
-            if json_set_based and batcher.sets is not None and json_candidate(path, gzip_limits):
-                waiting.append((path, rel, at, records))
-                if len(waiting) >= MAX_PROBE_FILES:
-                    ingest_waiting()
-                continue
-            ingest(path, rel, at, records)
-        if waiting:
-            ingest_waiting()
+            ingest(path, rel, at, records, source=ahead.take(path))
         batcher.flush_all()
     except BaseException:
         batcher.abort()
         raise
     finally:
+        ahead.close()
         con.close()
     _record_rematch(paths, mset, wanted is None)
     if progress:
         progress(len(files), len(files), "done")
     return report
+
+
+class ReadAhead:
+    """JSON-lines files opened ahead of the file loop on ``READ_AHEAD_THREADS`` threads
+    (pyarrow's JSON parser, gzip and most of the flattening release the GIL), at most
+    ``READ_AHEAD_FILES`` waiting. Only the reading moves: the loop still takes the files one
+    by one, in order, with their own ``_ingested_at``, duplicate check, typing, Parquet and
+    manifest. ``take(path)`` is a future of the file's opened :class:`SourceFile` (its first
+    chunk read), exactly what the loop would have opened itself; a reading error is raised
+    by ``result()`` where the loop would have raised it."""
+
+    def __init__(self, paths: list[Path], options: ReaderOptions, probe_rows: int | None):
+        self.todo = list(reversed(paths))
+        self.options, self.probe_rows = options, probe_rows
+        self.futures: dict[Path, Future] = {}
+        self.pool = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="read-ahead")
+        self._fill()
+
+    def _fill(self) -> None:
+        while self.todo and len(self.futures) < READ_AHEAD_FILES:
+            path = self.todo.pop()
+            self.futures[path] = self.pool.submit(
+                SourceFile, path, self.options, csv_probe_rows=self.probe_rows
+            )
+
+    def take(self, path: Path) -> Future | None:
+        future = self.futures.pop(path, None)
+        self._fill()
+        return future
+
+    def close(self) -> None:
+        self.todo.clear()
+        for future in self.futures.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
+        self.futures.clear()
 
 
 def ingest_file(
@@ -404,7 +434,7 @@ def ingest_readings(
     gzip_limits: GzipLimits | None = None,
     file_hash: str | None = None,
     rematch: bool = False,
-    json_probe=None,
+    source: Future | None = None,
 ) -> list[FileResult]:
     """Load one file through each of its readings (one per entity: the primary mapping and
     any ``reading: additional`` ones); a reading already loaded is never loaded again.
@@ -413,8 +443,7 @@ def ingest_readings(
     overwritten; a rejection no mapping makes any more is dropped). Readings of entities
     not among ``wanted`` are left for later. With a ``batcher`` a reading's last (small)
     chunk may still be pending when this returns: its Parquet and manifest are written
-    when the batch is flushed. ``json_probe``: the set-based probe of a JSON-lines file
-    (``setjson.json_probes``), used instead of parsing its first chunk here.
+    when the batch is flushed. ``source``: the file already opened ahead (:class:`ReadAhead`), used instead of opening it here.
     """
     st = path.stat()
     file_hash = file_hash or sha256_file(path)
@@ -438,7 +467,7 @@ def ingest_readings(
     try:
         return _ingest_readings(
             path, rel, paths, mset, manifest, ingested_at, wanted, batcher, gzip_limits,
-            file_hash, rematch, new_result, json_probe,
+            file_hash, rematch, new_result, source,
         )  # fmt: skip
     finally:
         if own_batcher:
@@ -448,7 +477,7 @@ def ingest_readings(
 
 def _ingest_readings(
     path, rel, paths, mset, manifest, ingested_at, wanted, batcher, gzip_limits, file_hash,
-    rematch, new_result, json_probe=None,
+    rematch, new_result, ahead=None,
 ) -> list[FileResult]:  # fmt: skip
     if file_hash in batcher.open_hashes:  # same content earlier in this run, not yet written
         batcher.flush_all()
@@ -464,9 +493,10 @@ def _ingest_readings(
     # a delimited file the set-based scan may read is probed on its first rows only
     probe_rows = PROBE_ROWS if batcher.sets is not None else None
     try:
-        probe = SourceFile(
-            path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows, json_probe=json_probe
-        )
+        if ahead is not None:  # opened by ReadAhead with the same options
+            probe = ahead.result()
+        else:
+            probe = SourceFile(path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows)
         readings = choose_readings(mset, rel, probe.header)
     except EmptyFile:
         result = new_result(reason="empty file: nothing to load")  # e.g. a day without events
@@ -518,7 +548,6 @@ def _ingest_readings(
                     path,
                     ReaderOptions(gzip=limits),
                     csv_probe_rows=probe_rows,
-                    json_probe=json_probe,
                 )
             )
             source, plan = open_reading(path, mapping, source, limits)
@@ -870,10 +899,7 @@ class Batcher:
         job.result.read_by = "python"
         self.jobs[job.key] = job
         try:
-            if (  # a probe: open it whole
-                job.source.options.chunk_rows != DEFAULT_CHUNK_ROWS
-                or job.source.json_probe is not None
-            ):
+            if job.source.options.chunk_rows != DEFAULT_CHUNK_ROWS:  # a probe: open it whole
                 opts = dataclasses.replace(job.source.options, chunk_rows=DEFAULT_CHUNK_ROWS)
                 job.source = SourceFile(job.path, opts)
             for k, chunk in enumerate(job.source.chunks()):

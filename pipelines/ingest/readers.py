@@ -250,22 +250,53 @@ def detect_format(path: Path, limits: GzipLimits | None = None) -> tuple[str, st
     """(format, compression) from magic bytes and content, not from the (untrusted) name."""
     stream, compression = _open_binary(path, limits)
     with stream:
-        try:
-            head = stream.read(SAMPLE_BYTES)
-        except (OSError, EOFError) as exc:
-            raise ReadError(f"cannot decompress: {exc}") from exc
+        head = _read_head(stream)
+    return _format_of(head), compression
+
+
+def _read_head(stream: IO[bytes]) -> bytes:
+    try:
+        return stream.read(SAMPLE_BYTES)
+    except (OSError, EOFError) as exc:
+        raise ReadError(f"cannot decompress: {exc}") from exc
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read from ``rest``) followed by the rest of the stream: a file is
+    decompressed once, its sample included."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self.head, self.rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        return self.rest.readinto(buffer)
+
+    def close(self) -> None:
+        self.rest.close()
+        super().close()
+
+
+def _format_of(head: bytes) -> str:
     if head.startswith(b"PAR1"):
-        return "parquet", compression
+        return "parquet"
     if head.startswith(b"PK\x03\x04"):
-        return "xlsx", compression
+        return "xlsx"
     if not head.strip():
         raise EmptyFile("file is empty")
     text = _decode_sample(head, detect_encoding(head))
     if text.lstrip().startswith("{"):
-        return "jsonl", compression
+        return "jsonl"
     if text.lstrip().startswith("[") and text.rstrip().endswith(("]", "}", ",")):
         raise ReadError("a JSON array document: export newline-delimited JSON (one object a line)")
-    return "csv", compression
+    return "csv"
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -337,32 +368,32 @@ class SourceFile:
         *,
         vectorised_json: bool = True,
         csv_probe_rows: int | None = None,
-        json_probe=None,
     ):
         """``vectorised_json=False`` parses JSON lines one by one (the reference path that
         the vectorised one is tested and benchmarked against); the output is the same.
         ``csv_probe_rows``: a delimited file's first chunk has only this many rows (the
-        loader's probe of a file the set-based scan may read; the header is the same).
-        ``json_probe``: what the set-based probe scan found in a JSON-lines file
-        (``setjson.JsonProbe``: its header; nothing is parsed here) or, as a string, why that
-        scan cannot read the file (the file is then probed here as usual)."""
+        loader's probe of a file the set-based scan may read; the header is the same)."""
         self.path = Path(path)
         self.options = options or ReaderOptions()
         self.vectorised_json = vectorised_json
-        fmt, compression = detect_format(self.path, self.options.gzip)
+        # opened once: a JSON-lines file is read on from its sample, decompressed once
+        stream, compression = _open_binary(self.path, self.options.gzip)
+        try:
+            head = _read_head(stream)
+            fmt = _format_of(head)
+        except BaseException:
+            stream.close()
+            raise
+        if fmt == "jsonl" and not self.options.format:
+            self._opened: tuple[IO[bytes], bytes] | None = (stream, head)
+        else:
+            self._opened = None
+            stream.close()
         if self.options.format:
             fmt = self.options.format
         if csv_probe_rows and fmt == "csv":
             self.options = dataclasses.replace(self.options, chunk_rows=csv_probe_rows)
         self.info = FileInfo(format=fmt, compression=compression)
-        self.json_probe, self.json_why = None, None
-        if isinstance(json_probe, str):
-            self.json_why = json_probe
-        elif json_probe is not None and fmt == "jsonl":
-            self.json_probe = json_probe  # header from the probe scan; no chunk is read
-            self.info.header, self.info.encoding = list(json_probe.header), "utf-8"
-            self._iter, self._first = iter(()), None
-            return
         self._iter: Iterator[SourceChunk] = self._make_iterator()
         # Prime the first chunk: header detection (and JSON keys) happen while reading it.
         self._first: SourceChunk | None = next(self._iter, None)
@@ -667,13 +698,15 @@ class SourceFile:
     # ------------------------------------------------------------------ JSON lines
 
     def _jsonl_chunks(self) -> Iterator[SourceChunk]:
-        stream, _ = _open_binary(self.path, self.options.gzip)
-        sample = stream.read(SAMPLE_BYTES)
-        stream.close()
+        if self._opened is not None:  # the stream __init__ sniffed, its sample read
+            (stream, sample), self._opened = self._opened, None
+        else:
+            stream, _ = _open_binary(self.path, self.options.gzip)
+            sample = _read_head(stream)
         encoding = self.options.encoding or detect_encoding(sample)
         self.info.encoding = encoding
-        stream, _ = _open_binary(self.path, self.options.gzip)
-        with io.TextIOWrapper(stream, encoding=encoding) as text:
+        raw = io.BufferedReader(_Prefixed(sample, stream))
+        with io.TextIOWrapper(raw, encoding=encoding) as text:
             try:
                 yield from self._json_blocks(self._json_lines(text))
             except UnicodeDecodeError as exc:

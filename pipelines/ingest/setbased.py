@@ -46,20 +46,6 @@ import pyarrow.parquet as pq
 from pipelines.ingest.contract import QUARANTINE_SCHEMA
 from pipelines.ingest.mapping import norm
 from pipelines.ingest.readers import ROW_COLUMN, _to_string
-from pipelines.ingest.setjson import (
-    KV_LISTS,
-    cell_sql,
-    cell_unsafe_sql,
-    compression_of,
-    json_path,
-    json_probes,
-    kv_fields_sql,
-    kv_item_sql,
-    kv_list_unsafe_sql,
-    kv_value_sql,
-    reader_sql,
-    record_of,
-)
 from pipelines.ingest.transform import LINEAGE_COLUMNS, compile_sql, lit, q
 
 PROBE_ROWS = 2_000  # rows the loader's probe of a delimited file parses in Python
@@ -94,8 +80,6 @@ def fallback_reason(job) -> str | None:
         return "glob character in the file path"
     if info.format == "parquet":
         return _parquet_fallback(job)
-    if info.format == "jsonl":
-        return _json_fallback(job)
     if info.format != "csv":
         return f"format {info.format}"
     if info.compression:
@@ -113,20 +97,6 @@ def fallback_reason(job) -> str | None:
     first = getattr(source, "_first", None)
     if first is not None and first.malformed:
         return "rows with more cells than the header"
-    return None
-
-
-def _json_fallback(job) -> str | None:
-    """JSON lines whose probe scan (setjson.json_probes) read the file."""
-    probe = getattr(job.source, "json_probe", None)
-    if probe is None:
-        return getattr(job.source, "json_why", None) or "format jsonl"
-    mapping = job.plan.mapping
-    if mapping.fill_down or mapping.ordinals:
-        return "mapping uses fill_down or ordinals"
-    for c in job.columns:
-        if probe.specs.get(c, ("path",))[0] == "text":
-            return f"column {c!r} is a JSON list (kept as JSON text)"
     return None
 
 
@@ -174,31 +144,12 @@ class SetLoader:
         if why is not None:
             return why
         info = job.source.info
-        if info.format == "jsonl":  # the cells' places are part of the scan's SQL
-            probe = job.source.json_probe
-            key = (job.sql, "jsonl", probe.compression, *(probe.specs.get(c) for c in job.columns))
-        else:
-            schema = str(pq.read_schema(job.path)) if info.format == "parquet" else ""
-            key = (job.sql, tuple(job.plan.header), info.format, info.delimiter, schema)
+        schema = str(pq.read_schema(job.path)) if info.format == "parquet" else ""
+        key = (job.sql, tuple(job.plan.header), info.format, info.delimiter, schema)
         self.groups.setdefault(key, []).append(job)
         self.files += 1
         self.rows += _estimated_rows(job)
         return None
-
-    def probe_json(self, paths: list[Path], limits) -> dict:
-        """{path: setjson.JsonProbe, or why the Python reader reads it}: one probe scan of
-        all the JSON-lines files of one compression (see setjson.py)."""
-        by: dict[str | None, list[Path]] = {}
-        for p in paths:
-            by.setdefault(compression_of(p), []).append(p)
-        out: dict = {}
-        con = connect(self.landing)
-        try:
-            for compression, group in by.items():
-                out.update(json_probes(con, group, compression, limits))
-        finally:
-            con.close()
-        return out
 
     def full(self) -> bool:
         """Enough is waiting: scan now, so that a long run commits files as it goes."""
@@ -216,8 +167,6 @@ class SetLoader:
         scan = ScanSpec(job0.plan.header, job0.source.info.delimiter, job0.source.options)
         if job0.source.info.format == "parquet":
             scan = ParquetScan(job0.plan.header, pq.read_schema(job0.path))
-        elif job0.source.info.format == "jsonl":
-            scan = JsonScan(jobs)
         con = connect(self.landing)
         try:
             counts, failed = scan.count(con, [j.path for j in jobs])
@@ -270,9 +219,6 @@ class SetLoader:
 def _estimated_rows(job) -> int:
     """The rows of a file: all of them when the probe read the whole file, else its size
     over the bytes per line of its first 64 kB."""
-    probe = getattr(job.source, "json_probe", None)
-    if probe is not None:
-        return probe.rows
     first = getattr(job.source, "_first", None)
     seen = first.table.num_rows if first is not None else 0
     if seen < job.source.options.chunk_rows:
@@ -550,102 +496,6 @@ class ParquetScan(ScanSpec):
             except (duckdb.Error, OSError, pa.ArrowException) as exc:
                 failed[str(path)] = f"DuckDB cannot read it: {str(exc).splitlines()[0]}"
         return counts, failed
-
-
-class JsonScan(ScanSpec):
-    """One ``read_ndjson_objects`` over JSON-lines files whose probe (setjson.json_probes)
-    found the same places for the mapping's cells: each line parsed once (``json_extract`` of
-    every path the mapping reads), GA4 key/value lists turned into lists of ``{key, value}``
-    and searched for the last item of each key, the values written as Python's ``str()``
-    does; ``__unsafe`` marks a row holding a value whose text may differ."""
-
-    special_rows = "a value whose text DuckDB writes otherwise than Python (setjson.py)"
-    extra = ("__unsafe",)
-
-    def __init__(self, jobs: list):
-        job0 = jobs[0]
-        super().__init__(list(job0.columns), None, None)
-        probe = job0.source.json_probe
-        self.compression = probe.compression
-        self.specs = {c: probe.specs.get(c) for c in job0.columns}
-        self.rows = {str(j.path): j.source.json_probe.rows for j in jobs}
-
-    def needed(self, job0) -> list[str]:
-        return list(self.cols)
-
-    def count(self, con, paths: list[Path]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
-        """The probe scan counted the lines already."""
-        return {str(p): (self.rows[str(p)], 0) for p in paths}, {}
-
-    def _rows_stages(self, jobs: list, counts, cols: list[str]) -> list[str]:
-        offsets, total = [], 0
-        for job in jobs:
-            offsets.append(total)
-            total += counts[str(job.path)][0]
-        specs = {c: self.specs[h] for h, c in zip(self.header, self.cols, strict=True)}
-        paths = list(dict.fromkeys(json_path(s[1]) for s in specs.values() if s and s[0] == "path"))
-        lists = [
-            k for k in KV_LISTS if any(s and s[0] == "kv" and s[1] == k for s in specs.values())
-        ]
-        slot = {p: i + 1 for i, p in enumerate(paths)}
-        found = ", ".join(lit(p) for p in paths)
-        # one parse of the line for the texts, one for the types (of every path read)
-        scalars = (
-            f", json_extract_string(json, [{found}]) AS __s, json_type(json, [{found}]) AS __t"
-            if paths
-            else ""
-        )
-        kv_type = lit('[{"key": "VARCHAR", "value": "JSON"}]')
-        kvs = "".join(
-            f", json_transform(json_extract(json, {lit(json_path((k,)))}), {kv_type}) AS __kv{i}"
-            f", json_extract(json, {lit(json_path((k,)))}) AS __kl{i}"
-            for i, k in enumerate(lists)
-        )
-        cells, unsafe = [], [kv_list_unsafe_sql(f"__kl{i}") for i in range(len(lists))]
-        items = []  # the value (JSON) of the last item with the key
-        for c in cols:
-            spec = specs[c]
-            if spec is None:  # not in these files
-                cells.append(f"CAST(NULL AS VARCHAR) AS {c}")
-            elif spec[0] == "path":
-                i = slot[json_path(spec[1])]
-                cells.append(f"{cell_sql(f'__s[{i}]', f'__t[{i}]')} AS {c}")
-                unsafe.append(cell_unsafe_sql(f"__s[{i}]", f"__t[{i}]"))
-            else:  # ("kv", list, key)
-                items.append(kv_item_sql(f"__kv{lists.index(spec[1])}", spec[2]))
-                k = len(items) - 1
-                text, bad = kv_value_sql(f"__fs{k}", f"__ft{k}", f"__vs{k}", f"__vt{k}")
-                cells.append(f"{text} AS {c}")
-                unsafe.append(bad)
-        item_cols = "".join(f", {x} AS __i{i}" for i, x in enumerate(items))
-        field_cols = "".join(
-            f", {x} AS __{n}{i}"
-            for i in range(len(items))
-            for n, x in zip(("fs", "ft", "vs", "vt"), kv_fields_sql(f"__i{i}"), strict=True)
-        )
-        flag = " OR ".join(f"({u})" for u in unsafe) or "FALSE"
-        return [
-            f"set_scan AS (SELECT row_number() OVER () AS __g, CAST(file_index AS BIGINT) "
-            f"AS __fi, json FROM {reader_sql([j.path for j in jobs], self.compression)})",
-            f"set_vals AS (SELECT __g, __fi, json{scalars}{kvs} FROM set_scan)",
-            f"set_items AS (SELECT *{item_cols} FROM set_vals)",
-            f"set_fields AS (SELECT *{field_cols} FROM set_items)",
-            f"set_rows AS (SELECT CAST(__g - {_per_file([str(o) for o in offsets], 'BIGINT')} "
-            f"AS BIGINT) AS __row, __fi, json AS __line, "
-            + "".join(f"{x}, " for x in cells)
-            + f"{flag} AS __unsafe FROM set_fields)",
-        ]
-
-    def records_sql(self, jobs: list, counts) -> str:
-        stages = self._rows_stages(jobs, counts, [])
-        return (
-            "WITH " + ",\n".join(stages) + "\n"
-            "SELECT __fi, __row, CAST(__line AS VARCHAR) AS rec FROM set_rows "
-            "SEMI JOIN set_bad ON set_rows.__fi = set_bad.fi AND set_rows.__row = set_bad.row"
-        )
-
-    def record(self, job, rec) -> dict:
-        return record_of(job.source.header, rec)
 
 
 def _per_file(values: list[str], cast: str) -> str:
