@@ -23,7 +23,7 @@ import time
 from pipelines.attribution.config import AttributionSpec
 from pipelines.attribution.models import fit
 from pipelines.attribution.warehouse import connect, read_journeys, write_credits
-from pipelines.settings import home_paths, load_config
+from pipelines.core.settings import home_paths, load_config
 
 
 def measure(home: str, order: int) -> dict:

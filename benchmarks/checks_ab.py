@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.ingest.contract import DUCKDB_TYPES, entities, lineage_columns
+from pipelines.core.contract import DUCKDB_TYPES, entities, lineage_columns
+from pipelines.core.settings import home_paths
 from pipelines.quality import reconcile
 from pipelines.quality.engine import GxRunner
 from pipelines.quality.runner import run_suite
 from pipelines.quality.sources import raw_source, warehouse_source
 from pipelines.quality.suites import available_suites, load_suite
-from pipelines.settings import home_paths
 
 
 def _counts(run) -> list[tuple]:

@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from pipelines.settings import DBT_PROJECT_DIR, REPO_ROOT, HomePaths
+from pipelines.core.settings import DBT_PROJECT_DIR, REPO_ROOT, HomePaths
 from pipelines.transform.project import dbt_env, dbt_executable, dbt_vars
 
 DEFAULT_HOME = REPO_ROOT / "benchmarks" / "cache" / "scale_0.1_seed_42" / "runs" / "pipeline"
@@ -157,7 +157,7 @@ def replay_spill(work: Path, memory_limit: str | None = None, poll_s: float = 0.
     import duckdb
 
     from benchmarks.replay_floor import DATABASE, PLAN, _quote, hand_pii_key
-    from pipelines.settings import load_config
+    from pipelines.core.settings import load_config
 
     the_plan = json.loads((work / PLAN).read_text())
     duck = load_config().get("duckdb", {})

@@ -14,7 +14,7 @@ from string import Template
 
 import duckdb
 
-from pipelines.settings import DBT_PROJECT_DIR, load_config
+from pipelines.core.settings import DBT_PROJECT_DIR, load_config
 
 FLOOR_DIR = Path(__file__).resolve().parent / "floor"
 LINKEDIN_ACCOUNT = "508123456"  # the demo's LinkedIn account id (only in the report preamble)

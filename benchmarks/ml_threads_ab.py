@@ -28,10 +28,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from pipelines.clv.config import clv_spec
 from pipelines.clv.predict import run_clv
 from pipelines.clv.warehouse import read_purchases
+from pipelines.core.settings import load_config
 from pipelines.segments import kmeans
 from pipelines.segments.config import cluster_spec
 from pipelines.segments.warehouse import read_features
-from pipelines.settings import load_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.settings import DBT_PROJECT_DIR, load_config
+from pipelines.core.settings import DBT_PROJECT_DIR, load_config
 
 SEEDS = DBT_PROJECT_DIR / "seeds"
 LINKEDIN_ACCOUNT = "508123456"

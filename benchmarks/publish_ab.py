@@ -25,8 +25,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.core.settings import REPO_ROOT
 from pipelines.serving.publish import publish as current_publish
-from pipelines.settings import REPO_ROOT
 
 MODULE_PATH = "pipelines/serving/publish.py"
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.settings import DBT_PROJECT_DIR, load_config, pii_key
+from pipelines.core.settings import DBT_PROJECT_DIR, load_config, pii_key
 from pipelines.transform.project import dbt_executable, dbt_vars
 
 DATABASE = "segmart.duckdb"  # the warehouse's name: the compiled code says "segmart"."<schema>"

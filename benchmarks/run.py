@@ -73,7 +73,7 @@ def ensure_dataset(scale: float, seed: int) -> Path:
     current = generator_hash()
     stale = not stamp.exists() or stamp.read_text() != current
     if stale or not (landing / "_expected.json").exists():
-        from pipelines.generate import generate
+        from generator import generate
 
         log(f"generating scale {scale:g} seed {seed} into {landing}")
         shutil.rmtree(landing, ignore_errors=True)
@@ -346,7 +346,7 @@ def _memory_gb() -> float:
 
 
 def _duckdb_memory_limit() -> str:
-    from pipelines.settings import load_config
+    from pipelines.core.settings import load_config
 
     return os.environ.get(
         "SEGMART_DUCKDB_MEMORY_LIMIT", str(load_config().get("duckdb", {}).get("memory_limit"))

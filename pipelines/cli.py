@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from pipelines.settings import home_paths
+from pipelines.core.settings import home_paths
 
 
 def _use_home(home: str | None) -> Path:
@@ -50,7 +50,7 @@ def _exclusive_run(root: Path) -> Iterator[None]:
     import dagster as dg
 
     from pipelines.automation.recovery import recover_dead_runs
-    from pipelines.locks import WarehouseBusy, check_warehouse_free, run_lock, run_lock_path
+    from pipelines.core.locks import WarehouseBusy, check_warehouse_free, run_lock, run_lock_path
 
     paths = home_paths(root)
     try:
@@ -87,7 +87,7 @@ def main() -> None:
 @click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
 def generate(scale: float, seed: int, out: str | None, home: str | None) -> None:
     """Write a deterministic demo dataset in real vendor export shapes."""
-    from pipelines.generate import generate as run_generate
+    from generator import generate as run_generate
 
     target = Path(out) if out else home_paths(home).landing / "demo"
     report = _with_progress("Generating demo data", lambda p: run_generate(target, scale, seed, p))
@@ -133,7 +133,7 @@ def run(home: str | None, no_checks: bool, force: bool, full_refresh: bool, verb
 )
 def demo(home: str | None, scale: float, seed: int, verbose: bool) -> None:
     """Generate the demo dataset (once per scale and seed) and run the whole pipeline on it."""
-    from pipelines.generate import generate as run_generate
+    from generator import generate as run_generate
 
     root = _use_home(home)
     target = home_paths(root).landing / f"demo_s{scale:g}_seed{seed}"

@@ -15,11 +15,11 @@ def defs() -> dg.Definitions:
     from pipelines.automation.progress import RUN_LOG_LOGGER, run_log_file
     from pipelines.automation.schedules import daily_refresh_schedule
     from pipelines.clv.assets import build_clv_asset
+    from pipelines.core.resources import SegmartHome
     from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor
     from pipelines.quality import mart_checks, raw_checks
     from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
     from pipelines.reporting.report import build_report_asset
-    from pipelines.resources import SegmartHome
     from pipelines.segments.assets import build_cluster_assets
     from pipelines.serving.assets import SERVING_KEY, build_serving_asset
     from pipelines.transform.dbt_assets import build_dbt_assets

@@ -71,7 +71,7 @@ def build_with_job(home: Path) -> None:
 
 def build_demo_home(home: Path) -> None:
     """The demo data at scale 0.01, seed 11, through the full job (checks on)."""
-    from pipelines.generate import generate
+    from generator import generate
 
     generate(home / "landing" / "demo", scale=0.01, seed=11)
     build_with_job(home)

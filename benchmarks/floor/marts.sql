@@ -1,7 +1,7 @@
 -- The floor: the main marts computed straight from the landing files by one DuckDB script, no
 -- orchestration, no raw layer, no checks. `${landing}` and `${seeds}` are substituted by
 -- benchmarks/floor_run.py. Written for the demo exports' shapes (see
--- pipelines/generate/SHAPES.md), as a team hand-writing SQL for its own exports would: the
+-- generator/SHAPES.md), as a team hand-writing SQL for its own exports would: the
 -- vendor quirks are handled inline. The outputs mirror the pipeline's marts on the columns the
 -- agreement check compares (benchmarks/agreement.py).
 

@@ -19,8 +19,8 @@ from pipelines.attribution.warehouse import (
     read_journeys,
     write_credits,
 )
-from pipelines.quality.gate import enforce_upstream_checks
-from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 
 GROUP = "attribution_ml"
 UPSTREAM = [dg.AssetKey("fct_conversions"), dg.AssetKey("fct_touchpoints")]

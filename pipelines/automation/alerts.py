@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from pipelines.settings import home_paths
+from pipelines.core.settings import home_paths
 
 
 def alert_json(record: dict) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
-from pipelines.resources import WAREHOUSE_POOL
+from pipelines.core.resources import WAREHOUSE_POOL
 
 DAGSTER_YAML = """\
 # Written by segmart for the embedded default: local SQLite storage, one run at a time.

@@ -36,7 +36,7 @@ from typing import TextIO
 import dagster as dg
 import duckdb
 
-from pipelines.settings import home_paths
+from pipelines.core.settings import home_paths
 
 RUN_LOG_LOGGER = "run_log_file"  # the logger's key in the Definitions and the run config
 KEEP_LOGS = 30  # run logs kept per home, newest first
@@ -419,7 +419,7 @@ class Poller:
 def explain_failures(progress: RunProgress, log_path: Path | None) -> list[str]:
     """Lines saying which blocking checks failed and why, the failed steps' causes, and
     where to look (real paths: the run log, each check's Data Docs page)."""
-    from pipelines.faults import explain
+    from pipelines.automation.faults import explain
 
     lines = []
     failed_checks = [e for p in progress.phases for e in p.failed]

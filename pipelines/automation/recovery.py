@@ -1,6 +1,6 @@
 """Recover the run-storage state a killed ``segmart run`` leaves in the local Dagster instance.
 
-Kernel locks die with their process (see :mod:`pipelines.locks`), but Dagster's run storage
+Kernel locks die with their process (see :mod:`pipelines.core.locks`), but Dagster's run storage
 does not know the process is gone: the run stays ``STARTED`` and, worse, keeps the single slot
 of the warehouse pool it held, so the next run would wait for that slot forever. ``segmart
 run`` tags each run it executes in process with its own PID (:func:`pid_tags`, the tag
@@ -20,7 +20,7 @@ import os
 
 import dagster as dg
 
-from pipelines.locks import describe_pid, pid_alive, process_started_at
+from pipelines.core.locks import describe_pid, pid_alive, process_started_at
 
 log = logging.getLogger(__name__)
 PID_TAG = "segmart/pid"

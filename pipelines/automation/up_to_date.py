@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.settings import REPO_ROOT, HomePaths, load_config, pii_key
+from pipelines.core.settings import REPO_ROOT, HomePaths, load_config, pii_key
 
 RECORD_FILE = "last_build.json"
 
@@ -112,8 +112,8 @@ def pii_key_id(paths: HomePaths) -> str:
 
 def pending_landing_files(paths: HomePaths) -> list[str]:
     """Landing files (relative) that ingest has not handled in their current size and mtime."""
+    from pipelines.core.manifest import Manifest
     from pipelines.ingest.loader import landing_files
-    from pipelines.ingest.manifest import Manifest
 
     seen = Manifest(paths.manifest).seen_index()
     pending = []
@@ -188,7 +188,7 @@ def forget_record(paths: HomePaths) -> None:
 
 def record_success(paths: HomePaths) -> None:
     """Called after a successful run with checks: its inputs and outputs, atomically."""
-    from pipelines.ingest.manifest import atomic_write_text
+    from pipelines.core.files import atomic_write_text
 
     paths.state.mkdir(parents=True, exist_ok=True)
     record = {

@@ -13,8 +13,8 @@ import dagster as dg
 from pipelines.clv.config import clv_spec
 from pipelines.clv.predict import run_clv
 from pipelines.clv.warehouse import ML_SCHEMA, connect, read_purchases, write_tables
-from pipelines.quality.gate import enforce_upstream_checks
-from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 
 GROUP = "clv_ml"
 UPSTREAM = [dg.AssetKey("fct_orders"), dg.AssetKey("int_as_of_date")]

@@ -9,7 +9,9 @@ import duckdb
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, SensorEvaluationContext  # real types: no PEP 563
 
-from pipelines.ingest.contract import Entity, entities
+from pipelines.core.contract import Entity, entities
+from pipelines.core.manifest import Manifest
+from pipelines.core.resources import SegmartHome
 from pipelines.ingest.loader import (
     FileResult,
     IngestReport,
@@ -18,9 +20,7 @@ from pipelines.ingest.loader import (
     rematch_needed,
     run_ingest,
 )
-from pipelines.ingest.manifest import Manifest
 from pipelines.ingest.mapping import load_mapping_set
-from pipelines.resources import SegmartHome
 
 GROUPS = {"crm": "raw_crm", "web": "raw_web", "ads": "raw_ads"}
 DESCRIPTIONS = {

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.core.settings import home_dir, load_config
 from pipelines.ingest.loader import (
     FileRejected,
     _reason_kinds,
@@ -37,7 +38,6 @@ from pipelines.ingest.mapping import (
 from pipelines.ingest.readers import EmptyFile, GzipLimits, ReaderOptions, ReadError, SourceFile
 from pipelines.ingest.transform import configured_dates, make_plan
 from pipelines.ingest.validate import deep_check
-from pipelines.settings import home_dir, load_config
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.ingest.contract import Entity, entities, entity
+from pipelines.core.contract import Entity, entities, entity
 from pipelines.ingest.mapping import load_mapping_set, norm
 from pipelines.ingest.readers import ROW_COLUMN, ReaderOptions, SourceFile
 

@@ -27,9 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.ingest.contract import QUARANTINE_SCHEMA, Entity, entities, entity
-from pipelines.ingest.contract import entities as all_entities
-from pipelines.ingest.manifest import Manifest, atomic_write_text, fsync_path, sha256_file
+from pipelines.core.contract import QUARANTINE_SCHEMA, Entity, entities, entity
+from pipelines.core.contract import entities as all_entities
+from pipelines.core.files import atomic_write_text, fsync_path, sha256_file
+from pipelines.core.locks import exclusive_lock, pid_alive
+from pipelines.core.manifest import Manifest
+from pipelines.core.settings import home_paths, load_config
 from pipelines.ingest.mapping import (
     Mapping,
     MappingError,
@@ -62,8 +65,6 @@ from pipelines.ingest.transform import (
     referenced_columns,
 )
 from pipelines.ingest.validate import deep_check
-from pipelines.locks import exclusive_lock, pid_alive
-from pipelines.settings import home_paths, load_config
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", ".download", ".lock")
 Progress = Callable[..., None]

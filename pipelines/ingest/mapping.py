@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from pipelines.core.contract import ARROW_TYPES, Entity, entities, entity
+from pipelines.core.settings import read_yaml_all
 from pipelines.ingest import readers
-from pipelines.ingest.contract import ARROW_TYPES, Entity, entities, entity
 from pipelines.ingest.readers import ReaderOptions
-from pipelines.settings import read_yaml_all
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "mappings"
 UNITS = {

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.ingest.contract import QUARANTINE_SCHEMA
+from pipelines.core.contract import QUARANTINE_SCHEMA
 from pipelines.ingest.mapping import norm
 from pipelines.ingest.readers import ROW_COLUMN, _to_string
 from pipelines.ingest.transform import LINEAGE_COLUMNS, compile_sql, lit, q

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ingest.contract import DUCKDB_TYPES, Column
+from pipelines.core.contract import DUCKDB_TYPES, Column
 from pipelines.ingest.mapping import UNITS, ColumnSpec, Mapping, MappingError, norm
 
 DATE_FORMATS = ("%Y%m%d", "%Y/%m/%d", "%d.%m.%Y", "%b %d, %Y", "%B %d, %Y", "%d %b %Y")

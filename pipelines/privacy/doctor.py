@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.settings import PII_KEY_ENV, PiiKey, pii_key, read_yaml
+from pipelines.core.settings import PII_KEY_ENV, PiiKey, pii_key, read_yaml
 
 STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
 
@@ -39,7 +39,7 @@ class PiiFindings:
     @property
     def notices(self) -> list[str]:
         """What a run prints at its start. The creation of a key is said once, by
-        ``pipelines.settings.pii_key`` (a log warning) in the process that wrote the file."""
+        ``pipelines.core.settings.pii_key`` (a log warning) in the process that wrote the file."""
         return list(self.warnings)
 
     def describe(self) -> str:

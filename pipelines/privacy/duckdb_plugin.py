@@ -7,7 +7,7 @@ or compiles holds them, and DuckDB does not persist variables. The ``pii_hash`` 
 them with ``getvariable()`` and computes HMAC-SHA-256 from DuckDB's own ``sha256``.
 
 The key is the one of the warehouse's home (``{home}/warehouse/segmart.duckdb``): env
-``SEGMART_PII_KEY``, else ``{home}/state/pii.key`` (``pipelines.settings.pii_key``).
+``SEGMART_PII_KEY``, else ``{home}/state/pii.key`` (``pipelines.core.settings.pii_key``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from pipelines.settings import pii_key
+from pipelines.core.settings import pii_key
 
 IPAD_VARIABLE = "segmart_pii_ipad"
 OPAD_VARIABLE = "segmart_pii_opad"

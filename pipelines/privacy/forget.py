@@ -2,7 +2,7 @@
 
 ``forget(home, email)`` normalises the address the way dbt staging does (trim, lower-case),
 computes the same keyed hash as the ``pii_hash`` macro (HMAC-SHA-256 with the home's PII key:
-env ``SEGMART_PII_KEY``, else ``{home}/state/pii.key``; ``pipelines.settings.pii_key``), and
+env ``SEGMART_PII_KEY``, else ``{home}/state/pii.key``; ``pipelines.core.settings.pii_key``), and
 rewrites each Parquet file that holds the person
 without those rows (temp file, fsync, rename). A row is the person's when its ``email``
 column equals the address, or when the address appears as a whole token in its ``_extra``
@@ -27,8 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.ingest.manifest import Manifest, atomic_write_text, fsync_path
-from pipelines.settings import home_paths, pii_key
+from pipelines.core.files import atomic_write_text, fsync_path
+from pipelines.core.manifest import Manifest
+from pipelines.core.settings import home_paths, pii_key
 
 TEXT_COLUMNS = {"raw": "_extra", "quarantine": "record"}
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipelines.mart_inputs import entity_rows, mart_inputs
+from pipelines.core.mart_inputs import entity_rows, mart_inputs
+from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.settings import HomePaths, load_config
 from pipelines.quality.runner import MartInputs, QualityState, SuiteRun, run_suite
 from pipelines.quality.sources import raw_data_files, raw_source, warehouse_source
 from pipelines.quality.suites import available_suites, load_suite
 from pipelines.quality.validated_files import MODES, ValidatedFiles
-from pipelines.resources import WAREHOUSE_POOL, SegmartHome
-from pipelines.settings import HomePaths, load_config
 
 MARTS_SCHEMA = "marts"
 MAX_METADATA_KEYS = 5
@@ -50,7 +50,7 @@ def _finish(run: SuiteRun, home: HomePaths) -> SuiteRun:
 def validate_raw(home: HomePaths, entity: str, *, chunk_rows: int | None = None) -> SuiteRun:
     """Validate ``expectations/raw__<entity>.json`` over ``{home}/raw/<entity>/*.parquet``;
     row-level expectations over the files not passed before (pipelines/quality/validated_files.py)."""
-    from pipelines.ingest.contract import DUCKDB_TYPES, entities, lineage_columns
+    from pipelines.core.contract import DUCKDB_TYPES, entities, lineage_columns
 
     ent = entities()[entity]
     expected = {c.name: DUCKDB_TYPES[c.type] for c in ent.columns}
@@ -88,7 +88,7 @@ def validate_mart(home: HomePaths, mart: str, *, chunk_rows: int | None = None) 
     """Validate ``expectations/mart__<mart>.json`` over ``marts.<mart>`` (read-only).
 
     The expectations marked ``meta.needs_inputs`` apply only when the raw entities that feed
-    the mart (seed ``mart_inputs``, :mod:`pipelines.mart_inputs`) had rows in this run or the
+    the mart (seed ``mart_inputs``, :mod:`pipelines.core.mart_inputs`) had rows in this run or the
     last accepted one: a business that never landed an account export gets an empty
     ``dim_accounts``, while accounts that vanished after an accepted run still block."""
     settings, default_chunk = _settings(home)
@@ -235,7 +235,7 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
 
 def raw_check_definitions() -> list[dg.AssetChecksDefinition]:
     """One blocking check per raw entity of the contract (each needs a suite file)."""
-    from pipelines.ingest.contract import entities
+    from pipelines.core.contract import entities
 
     have = set(available_suites("raw"))
     missing = sorted(set(entities()) - have)

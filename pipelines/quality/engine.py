@@ -34,8 +34,8 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from pipelines.core.settings import pii_key
 from pipelines.quality.suites import Expectation, Suite
-from pipelines.settings import pii_key
 
 SAMPLE_SIZE = 20
 MAX_AGGREGATE_ROWS = 1_000_000
@@ -100,7 +100,7 @@ class _Tally:
 def pii_hash(value: object) -> str:
     """A stable, non-reversible token for a personal value: the first 16 hex digits of the
     HMAC-SHA-256 dbt computes (``pii_hash`` macro), with the same key (env
-    ``SEGMART_PII_KEY``, else the home's generated key: ``pipelines.settings.pii_key``)."""
+    ``SEGMART_PII_KEY``, else the home's generated key: ``pipelines.core.settings.pii_key``)."""
     return f"sha256:{pii_key().hash(str(value))[:16]}"
 
 

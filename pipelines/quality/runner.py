@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.mart_inputs import absent_phrase
+from pipelines.core.mart_inputs import absent_phrase
 from pipelines.quality import aggregate, engine
 from pipelines.quality.engine import GxRunner, Outcome
 from pipelines.quality.sources import DuckSource

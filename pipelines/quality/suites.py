@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from pipelines.settings import EXPECTATIONS_DIR
+from pipelines.core.settings import EXPECTATIONS_DIR
 
 SEVERITIES = ("error", "warn")
 PARAMETERS_FILE = "_parameters.json"

@@ -23,7 +23,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from pipelines.ingest.manifest import atomic_write_text
+from pipelines.core.files import atomic_write_text
 from pipelines.quality.suites import Suite, shared_parameters
 
 FILE_SCOPED_KEY = "_file_hash"  # a uniqueness key with this column is unique per file

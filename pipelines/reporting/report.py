@@ -30,7 +30,9 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from pipelines.mart_inputs import empty_marts, entity_rows, export_labels, sides_without_data
+from pipelines.core.mart_inputs import empty_marts, entity_rows, export_labels, sides_without_data
+from pipelines.core.resources import SegmartHome
+from pipelines.core.settings import home_paths, load_config
 from pipelines.reporting.charts import (
     bar_chart,
     embed,
@@ -41,8 +43,6 @@ from pipelines.reporting.charts import (
     line_chart,
     page_scripts,
 )
-from pipelines.resources import SegmartHome
-from pipelines.settings import home_paths, load_config
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
 REPORT_FILE = "report.html"

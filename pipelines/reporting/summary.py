@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.mart_inputs import empty_marts, entity_rows, export_labels
-from pipelines.settings import home_paths
+from pipelines.core.mart_inputs import empty_marts, entity_rows, export_labels
+from pipelines.core.settings import home_paths
 
 ADS = ("ad_spend_daily",)
 CUSTOMERS = ("orders", "opportunities")  # a first purchase or a first won deal

@@ -8,8 +8,8 @@ The asset keys (``ml/<table>``) are the keys the dbt translator gives those sour
 
 import dagster as dg
 
-from pipelines.quality.gate import enforce_upstream_checks
-from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.segments.config import cluster_spec
 from pipelines.segments.kmeans import ClusterFit, fit_clusters, profile_wide
 from pipelines.segments.warehouse import (

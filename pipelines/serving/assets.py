@@ -4,8 +4,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from pipelines.quality.gate import enforce_upstream_checks
-from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.serving.publish import publish
 
 SERVING_KEY = dg.AssetKey(["serving", "marts"])

@@ -17,8 +17,8 @@ import duckdb
 import psycopg
 from psycopg import sql
 
+from pipelines.core.settings import home_paths
 from pipelines.serving.publish import SERVING_DB, SERVING_SCHEMA
-from pipelines.settings import home_paths
 
 BATCH_ROWS = 10_000
 _SIMPLE = {

@@ -57,8 +57,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.locks import exclusive_lock
-from pipelines.settings import home_paths, load_config
+from pipelines.core.locks import exclusive_lock
+from pipelines.core.settings import home_paths, load_config
 
 SERVING_DB = "marts.duckdb"
 PARQUET_DIR = "parquet"

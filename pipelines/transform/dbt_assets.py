@@ -19,9 +19,9 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from pipelines.quality.gate import enforce_upstream_checks
-from pipelines.resources import WAREHOUSE_POOL, SegmartHome
-from pipelines.settings import pii_key
+from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.settings import pii_key
 from pipelines.transform.incremental import (
     fingerprint,
     full_refresh_reason,

@@ -11,8 +11,8 @@ step that follows the same pattern: its models tagged ``after_ml``).
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from pipelines.quality.gate import enforce_upstream_checks
-from pipelines.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.transform.dbt_assets import AFTER_ML_TAG, TRANSLATOR
 from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
 

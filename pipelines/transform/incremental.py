@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipelines.settings import HomePaths
+from pipelines.core.settings import HomePaths
 
 FULL_REFRESH_TAG = "segmart/full_refresh"
 STATE_FILE = "incremental_build.json"

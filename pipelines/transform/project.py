@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from pipelines.settings import DBT_PROJECT_DIR, HomePaths, load_config
+from pipelines.core.settings import DBT_PROJECT_DIR, HomePaths, load_config
 
 PARTIAL_PARSE = "partial_parse.msgpack"
 

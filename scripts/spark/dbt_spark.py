@@ -116,12 +116,12 @@ def start_session(catalog: str = "in-memory"):
 
 
 def hand_over_pii_key(spark, home: Path) -> None:
-    """Give the session the HMAC pads of the home's PII key (``pipelines.settings.pii_key``:
+    """Give the session the HMAC pads of the home's PII key (``pipelines.core.settings.pii_key``:
     env SEGMART_PII_KEY, else ``{home}/state/pii.key``) as runtime confs, which the
     ``spark__pii_hash`` macro reads through ``${...}`` substitution: the key is never in the
     SQL dbt compiles, logs or stores (dbt_project/macros/portable/pii.sql)."""
     sys.path.insert(0, str(REPO_ROOT))
-    from pipelines.settings import pii_key
+    from pipelines.core.settings import pii_key
 
     ipad, opad = pii_key(home).pads()
     spark.conf.set("spark.segmart.pii_ipad", ipad.hex())

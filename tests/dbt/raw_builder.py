@@ -1,6 +1,6 @@
 """Write a small typed raw layer (``{home}/raw/{entity}/*.parquet``) from DataFrames.
 
-Follows ``pipelines/ingest/entities.yaml`` exactly: canonical columns in contract order with
+Follows ``pipelines/core/entities.yaml`` exactly: canonical columns in contract order with
 their declared types, then the lineage columns; every entity gets its zero-row
 ``_schema.parquet`` so dbt sources resolve even when an entity has no data. Columns missing
 from a DataFrame are written as typed nulls; unknown columns raise (the contract is closed).
@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.settings import load_entities
+from pipelines.core.settings import load_entities
 
 ARROW_TYPES = {
     "string": pa.string(),

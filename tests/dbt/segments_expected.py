@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.core.settings import DBT_PROJECT_DIR
 
 SEEDS = DBT_PROJECT_DIR / "seeds"
 

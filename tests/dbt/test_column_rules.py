@@ -22,7 +22,7 @@ from dbt_invoke import DBT_EXECUTABLE, dbt_build
 from raw_builder import write_raw
 from segments_fixtures import maven_frames
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.core.settings import DBT_PROJECT_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt")]
 

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.core.settings import DBT_PROJECT_DIR
 
 SEEDS = DBT_PROJECT_DIR / "seeds"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.generate import generate
+from generator import generate
 
 SHAPES = Path(__file__).resolve().parents[2] / "pipelines" / "generate" / "SHAPES.md"
 SCALE = 0.01

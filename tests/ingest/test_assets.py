@@ -6,9 +6,9 @@ import os
 
 import dagster as dg
 
+from pipelines.core.resources import SegmartHome
+from pipelines.core.settings import home_paths
 from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor, scan_landing
-from pipelines.resources import SegmartHome
-from pipelines.settings import home_paths
 from tests.ingest.conftest import land
 
 ingest_landing = build_ingest_landing()

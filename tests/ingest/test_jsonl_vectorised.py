@@ -71,7 +71,7 @@ def write_lines(path: Path, lines: list[str], encoding: str = "utf-8", newline: 
 
 @pytest.fixture(scope="module")
 def ga4_files(tmp_path_factory) -> list[Path]:
-    from pipelines.generate import generate
+    from generator import generate
 
     root = tmp_path_factory.mktemp("demo")
     generate(root, scale=0.01, seed=11)

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from pipelines.core.manifest import Manifest
 from pipelines.ingest import check_file, run_ingest
-from pipelines.ingest.manifest import Manifest
 from tests.ingest.conftest import land, manifests, quarantine, raw
 
 GOOD = (
@@ -259,7 +259,8 @@ def test_manifest_written_only_after_its_parquet_is_durable(home, monkeypatch):
     the manifest folder is synced after the last record (directory fsyncs are batched)."""
     import os
 
-    from pipelines.ingest import loader, manifest
+    from pipelines.core import manifest
+    from pipelines.ingest import loader
 
     events: list[tuple[str, str]] = []
     real_replace, real_fsync = os.replace, manifest.fsync_path

@@ -17,16 +17,16 @@ import yaml
 from click.testing import CliRunner
 
 from pipelines.cli import main
+from pipelines.core.manifest import Manifest
+from pipelines.core.settings import home_paths
 from pipelines.ingest.assets import scan_landing
 from pipelines.ingest.check import check_file
 from pipelines.ingest.draft import sniff_formats
 from pipelines.ingest.loader import run_ingest
-from pipelines.ingest.manifest import Manifest
 from pipelines.ingest.mapping import SHIPPED_DIR, load_mapping_set
 from pipelines.ingest.validate import validate_mappings
 from pipelines.privacy.forget import forget
 from pipelines.quality.reconcile import landing_to_raw
-from pipelines.settings import home_paths
 from tests.ingest.conftest import ORDERS_MAPPING, land, raw
 
 MAVEN = "maven_crm_sales_opportunities"

@@ -18,9 +18,9 @@ from datetime import datetime
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.generate import generate
+from generator import generate
+from pipelines.core.manifest import Manifest
 from pipelines.ingest import loader, run_ingest
-from pipelines.ingest.manifest import Manifest
 from pipelines.ingest.readers import ReaderOptions, SourceFile
 from tests.ingest.test_set_based import assert_same_output, land
 

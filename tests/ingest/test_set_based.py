@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.generate import generate
+from generator import generate
 from pipelines.ingest import run_ingest
 from pipelines.ingest.transform import null_token_sql
 

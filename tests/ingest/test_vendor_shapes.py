@@ -1,4 +1,4 @@
-"""Native UI export shapes (as in pipelines/generate/SHAPES.md), written here row by row."""
+"""Native UI export shapes (as in generator/SHAPES.md), written here row by row."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from dbt_invoke import read_table  # noqa: E402
 from kpi_dataset import raw_frames  # noqa: E402
 from raw_builder import write_raw  # noqa: E402
 
-from pipelines.settings import DBT_PROJECT_DIR  # noqa: E402
+from pipelines.core.settings import DBT_PROJECT_DIR  # noqa: E402
 
 # marts/clv: its marts and dim_customers (their CLV columns empty without the Python step)
 KPI_MARTS = (

@@ -24,7 +24,7 @@ from kpi_dataset import (
     orders,
 )
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.core.settings import DBT_PROJECT_DIR
 
 LOOKBACK_DAYS = 30
 DEFAULT_MARGIN = 0.6

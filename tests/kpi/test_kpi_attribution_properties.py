@@ -189,7 +189,7 @@ def dbt_compile(home, target, select: str) -> None:
     import sys
     from pathlib import Path
 
-    from pipelines.settings import DBT_PROJECT_DIR
+    from pipelines.core.settings import DBT_PROJECT_DIR
 
     args = [
         str(Path(sys.executable).parent / "dbt"), "compile", "--select", select,

@@ -11,7 +11,7 @@ import time
 import dagster as dg
 import duckdb
 
-POOL = "duckdb_warehouse"  # pipelines.resources.WAREHOUSE_POOL (kept standalone on purpose)
+POOL = "duckdb_warehouse"  # pipelines.core.resources.WAREHOUSE_POOL (kept standalone on purpose)
 HOLD_SECONDS = 1.5
 
 

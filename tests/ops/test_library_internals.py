@@ -20,7 +20,7 @@ import ast
 import importlib
 import textwrap
 
-from pipelines.settings import REPO_ROOT
+from pipelines.core.settings import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "pipelines"
 PRIVATE_TEXT = ("dagster._core", "from dagster._", "import dagster._", "._private")
@@ -147,7 +147,7 @@ SAMPLE = textwrap.dedent(
     import dagster as dg
     from dagster._core.storage.event_log import SqliteEventLogStorage
     from dagster_dbt import DbtCliResource
-    from pipelines.settings import HomePaths
+    from pipelines.core.settings import HomePaths
 
     SqliteEventLogStorage._connect = None
     setattr(dg, "asset", None)

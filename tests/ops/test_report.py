@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.core.resources import SegmartHome
 from pipelines.reporting.report import build_report, build_report_asset, render_report
-from pipelines.resources import SegmartHome
 
 MONTHS = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
 

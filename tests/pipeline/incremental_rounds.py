@@ -40,7 +40,7 @@ LOADED_SINCE = "rows loaded since the last build"
 
 def generated(root: Path) -> tuple[Path, list[Path]]:
     """The demo generator's small landing (scale 0.01, seed 11) and its two GA4 days."""
-    from pipelines.generate import generate
+    from generator import generate
 
     source = root / "generated"
     generate(source, scale=0.01, seed=11)

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.mart_inputs import empty_marts, entity_rows, mart_inputs
+from pipelines.core.mart_inputs import empty_marts, entity_rows, mart_inputs
+from pipelines.core.settings import DBT_PROJECT_DIR
 from pipelines.reporting.summary import summarise
-from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import check_results, run_job
 
 RETAIL = "uci_online_retail_ii_2009_2010/online_retail_II_2009-2010.parquet"

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.core.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import check_results, materialized_keys, run_job
 from tests.reliability.pipeline_home import mart_diff
 from tests.reliability.pipeline_home import run as run_cli
@@ -165,8 +165,8 @@ def test_each_changed_input_makes_the_next_run_due(demo, tmp_path, monkeypatch):
     a landing file touched or added, a raw file rewritten, the home's configuration, a code
     file, a published file removed; a run that starts drops the record until it succeeds."""
     from pipelines.automation import up_to_date
+    from pipelines.core.settings import home_paths
     from pipelines.ingest.loader import landing_files
-    from pipelines.settings import home_paths
 
     home, _ = demo
     copy = tmp_path / "home"

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.core.settings import DBT_PROJECT_DIR
 from pipelines.reporting.summary import summarise
-from pipelines.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import run_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixture_run")]

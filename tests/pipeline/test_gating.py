@@ -94,8 +94,8 @@ def test_a_sensor_triggered_run_stays_blocked_until_the_bad_rows_are_gone(tmp_pa
 
     import dagster as dg
 
+    from pipelines.core.resources import SegmartHome
     from pipelines.definitions import defs
-    from pipelines.resources import SegmartHome
     from tests.pipeline.runner import home_env
 
     landing = tmp_path / "landing" / "ads"

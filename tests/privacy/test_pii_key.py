@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import main as cli
+from pipelines.core.settings import PII_KEY_ENV, REPO_ROOT, PiiKey, pii_key
 from pipelines.privacy.forget import forget
 from pipelines.quality.engine import pii_hash as quality_token
-from pipelines.settings import PII_KEY_ENV, REPO_ROOT, PiiKey, pii_key
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS_DIR / "dbt"))
@@ -63,7 +63,7 @@ def test_concurrent_first_runs_agree_on_one_key(tmp_path, no_env_key):
     home = tmp_path / "home"
     code = textwrap.dedent(f"""
         import json, sys
-        from pipelines.settings import pii_key
+        from pipelines.core.settings import pii_key
         key = pii_key({str(home)!r})
         print(json.dumps({{"id": key.key_id, "created": key.created}}))
     """)

@@ -27,8 +27,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipelines.core.settings import DBT_PROJECT_DIR, PiiKey
 from pipelines.privacy.forget import forget
-from pipelines.settings import DBT_PROJECT_DIR, PiiKey
 from tests.fixtures_xss import LIVE_MARKUP, PAYLOADS, meta_export_with_payloads
 from tests.pipeline.runner import home_env
 from tests.shared_homes import demo_home, private_copy

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.ingest.contract import entities
+from pipelines.core.contract import entities
 
 INGESTED_AT = datetime(2025, 1, 2, 3, 4, 5)
 

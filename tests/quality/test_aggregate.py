@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.ingest.contract import DUCKDB_TYPES, entities, lineage_columns
+from pipelines.core.contract import DUCKDB_TYPES, entities, lineage_columns
 from pipelines.quality import aggregate, engine
 from pipelines.quality.engine import GxRunner
 from pipelines.quality.runner import run_suite

@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines.core.resources import SegmartHome
 from pipelines.quality.checks import build_raw_check
-from pipelines.resources import SegmartHome
 from quality.raw_layer import ad_spend, write_raw
 
 RAW_KEY = dg.AssetKey(["ads", "ad_spend_daily"])
@@ -111,7 +111,7 @@ def test_spend_per_day_collapsing_to_zero_blocks(tmp_path, daily_spend, blocks):
 
 
 def test_the_gate_says_what_to_do_for_each_kind_of_failing_check():
-    from pipelines.quality.gate import what_to_do
+    from pipelines.core.gate import what_to_do
 
     raw = "ads/ad_spend_daily: gx_raw__ad_spend_daily (run 1)"
     rec = "stg_crm__orders: reconcile_raw_to_staging (run 1)"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from pipelines.mart_inputs import (
+from pipelines.core.mart_inputs import (
     LANDING_ENTITIES_SEED,
     absent_phrase,
     empty_marts,
@@ -19,9 +19,9 @@ from pipelines.mart_inputs import (
     mart_inputs,
     sides_without_data,
 )
+from pipelines.core.settings import DBT_PROJECT_DIR, REPO_ROOT
 from pipelines.quality.runner import MartInputs, QualityState
 from pipelines.reporting.summary import HEADLINES, NO_INPUTS, headline_value
-from pipelines.settings import DBT_PROJECT_DIR, REPO_ROOT
 from pipelines.transform.project import dbt_project, ensure_manifest
 from tests.pipeline.runner import home_env
 
@@ -61,7 +61,7 @@ def _marts(manifest: dict) -> set[str]:
 
 
 def test_every_mart_is_mapped_and_every_input_is_in_its_lineage(manifest, asset_graph):
-    from pipelines.ingest.contract import entities
+    from pipelines.core.contract import entities
 
     # kpi_definitions reads the catalogue seeds and counts every source: it always has rows
     assert set(mart_inputs()) == _marts(manifest) - {"kpi_definitions"}
@@ -73,7 +73,7 @@ def test_every_mart_is_mapped_and_every_input_is_in_its_lineage(manifest, asset_
 
 
 def test_landing_entities_are_the_contract(manifest):
-    from pipelines.ingest.contract import entities
+    from pipelines.core.contract import entities
 
     with LANDING_ENTITIES_SEED.open() as handle:
         seed = {row["entity"]: row["source"] for row in csv.DictReader(handle)}

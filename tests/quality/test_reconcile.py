@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.core.settings import DBT_PROJECT_DIR
 from tests.pipeline.runner import home_env, materialized_keys, run_job
 from tests.shared_homes import StoredRun, demo_home, private_copy
 
@@ -370,9 +370,9 @@ def _segmented_google_ads_report() -> str:
 
 
 def test_aggregated_rows_are_accounted_and_orphan_parquet_fails(tmp_path):
+    from pipelines.core.settings import home_paths
     from pipelines.ingest.loader import run_ingest
     from pipelines.quality.reconcile import landing_to_raw
-    from pipelines.settings import home_paths
 
     landing = tmp_path / "landing" / "ads"
     landing.mkdir(parents=True)
@@ -403,10 +403,10 @@ def test_aggregated_rows_are_accounted_and_orphan_parquet_fails(tmp_path):
 def test_erased_rows_are_accounted_and_other_deletions_still_fail(tmp_path):
     """`segmart forget` removes a person's raw and quarantine rows on purpose: the
     reconciliation counts them from state/erasures.jsonl; a deletion without it still fails."""
+    from pipelines.core.settings import home_paths
     from pipelines.ingest.loader import run_ingest
     from pipelines.privacy.forget import forget
     from pipelines.quality.reconcile import landing_to_raw
-    from pipelines.settings import home_paths
 
     landing = tmp_path / "landing" / "shop"
     landing.mkdir(parents=True)

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from pipelines.ingest.contract import entities, lineage_columns
+from pipelines.core.contract import entities, lineage_columns
+from pipelines.core.settings import EXPECTATIONS_DIR
 from pipelines.quality import mart_checks, raw_checks
 from pipelines.quality.suites import SEVERITIES, available_suites, load_suite
-from pipelines.settings import EXPECTATIONS_DIR
 
 
 @pytest.mark.parametrize("entity", sorted(entities()))

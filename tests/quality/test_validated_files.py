@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines.core.settings import home_paths
 from pipelines.quality import validated_files
 from pipelines.quality.checks import validate_raw
-from pipelines.settings import home_paths
 from quality.raw_layer import ad_spend, write_raw
 
 ENTITY = "ad_spend_daily"

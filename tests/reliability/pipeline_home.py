@@ -31,8 +31,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from pipelines.core.settings import DBT_PROJECT_DIR, REPO_ROOT
 from pipelines.serving.publish import FAULT_PAUSE_ENV
-from pipelines.settings import DBT_PROJECT_DIR, REPO_ROOT
 
 FLOAT_DIGITS = 9  # significant digits in digests and messages
 REL_TOL, ABS_TOL = 1e-9, 1e-12  # float sums in another order differ in the last bits (~1e-15)

@@ -19,10 +19,10 @@ import openpyxl
 import pytest
 import yaml
 
+from pipelines.core.settings import DEFAULT_CONFIG_FILE, home_paths
 from pipelines.ingest import readers
 from pipelines.ingest.assets import scan_landing
 from pipelines.ingest.loader import run_ingest
-from pipelines.settings import DEFAULT_CONFIG_FILE, home_paths
 from tests.ingest.conftest import land, manifests, quarantine, raw
 
 HEADER = "order_ref,ordered_on,amount,email\n"

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from dagster._utils.error import serializable_error_info_from_exc_info
 
-from pipelines.faults import explain
+from pipelines.automation.faults import explain
 from pipelines.ingest.loader import IngestDiskFull
 
 

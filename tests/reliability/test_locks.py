@@ -21,16 +21,16 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.locks import duckdb_lock_holder, exclusive_lock
+from pipelines.core.locks import duckdb_lock_holder, exclusive_lock
+from pipelines.core.settings import REPO_ROOT
 from pipelines.serving import publish
-from pipelines.settings import REPO_ROOT
 from tests.serving.warehouse import write_marts
 
 HOLD_LOCK = textwrap.dedent(
     """
     import logging, sys, time
     from pathlib import Path
-    from pipelines.locks import exclusive_lock
+    from pipelines.core.locks import exclusive_lock
     with exclusive_lock(Path(sys.argv[1]), "ingest", logging.getLogger("t")):
         print("held", flush=True)
         time.sleep(120)

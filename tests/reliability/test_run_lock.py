@@ -30,7 +30,7 @@ import pytest
 
 from pipelines import cli
 from pipelines.automation.instance import prepare_dagster_home
-from pipelines.locks import (
+from pipelines.core.locks import (
     WarehouseBusy,
     check_warehouse_free,
     duckdb_lock_holder,
@@ -38,8 +38,8 @@ from pipelines.locks import (
     lock_holder,
     run_lock_path,
 )
-from pipelines.resources import WAREHOUSE_POOL
-from pipelines.settings import REPO_ROOT, home_paths
+from pipelines.core.resources import WAREHOUSE_POOL
+from pipelines.core.settings import REPO_ROOT, home_paths
 
 # A run of the home: takes the run lock, then starts a child that opens the warehouse for
 # writing, as `segmart run` starts dbt. Prints both PIDs.
@@ -47,7 +47,7 @@ RUN_WITH_DBT_CHILD = textwrap.dedent(
     """
     import logging, subprocess, sys, time
     from pathlib import Path
-    from pipelines.locks import run_lock
+    from pipelines.core.locks import run_lock
     state, warehouse = Path(sys.argv[1]), sys.argv[2]
     child = (
         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "

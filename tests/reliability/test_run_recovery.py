@@ -20,8 +20,8 @@ import dagster as dg
 
 from pipelines.automation.instance import prepare_dagster_home
 from pipelines.automation.recovery import recover_dead_runs
-from pipelines.resources import WAREHOUSE_POOL
-from pipelines.settings import REPO_ROOT
+from pipelines.core.resources import WAREHOUSE_POOL
+from pipelines.core.settings import REPO_ROOT
 
 CHILD = textwrap.dedent(
     """

@@ -10,12 +10,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.resources import SegmartHome
+from pipelines.core.resources import SegmartHome
+from pipelines.core.settings import load_config
 from pipelines.segments.assets import build_cluster_asset
 from pipelines.segments.config import cluster_spec
 from pipelines.segments.kmeans import fit_clusters
 from pipelines.segments.warehouse import MissingMartError, connect, read_features, write_tables
-from pipelines.settings import load_config
 from tests.segments.real_features import maven_accounts
 
 

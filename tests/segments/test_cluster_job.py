@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from pipelines.automation.jobs import NO_CHECKS_JOB_NAME
+from pipelines.core.settings import load_config
 from pipelines.segments.config import cluster_spec
 from pipelines.segments.kmeans import fit_clusters
-from pipelines.settings import load_config
 from tests.pipeline.runner import materialized_keys, run_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("segments_job")]

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import silhouette_score
 
+from pipelines.core.settings import load_config
 from pipelines.segments.config import ClusterConfigError, Feature, cluster_spec
 from pipelines.segments.kmeans import (
     TYPICAL,
@@ -14,7 +15,6 @@ from pipelines.segments.kmeans import (
     fit_clusters,
     profile_wide,
 )
-from pipelines.settings import load_config
 from tests.segments.real_features import (
     account_spec,
     customer_spec,

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.core.settings import DBT_PROJECT_DIR
 from tests.dbt.dbt_invoke import dbt_build, read_table
 from tests.dbt.raw_builder import write_raw
 

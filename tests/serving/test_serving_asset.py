@@ -7,8 +7,8 @@ import hashlib
 import dagster as dg
 import duckdb
 
+from pipelines.core.resources import SegmartHome
 from pipelines.quality import mart_checks
-from pipelines.resources import SegmartHome
 from pipelines.serving import publish
 from pipelines.serving.assets import SERVING_KEY, build_serving_asset
 from serving.warehouse import write_marts

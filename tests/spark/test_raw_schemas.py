@@ -6,7 +6,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from pipelines.settings import load_entities
+from pipelines.core.settings import load_entities
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "spark" / "raw_schemas.py"
 

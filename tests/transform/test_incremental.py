@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from pipelines.settings import PiiKey, home_paths
+from pipelines.core.settings import PiiKey, home_paths
 from pipelines.transform.incremental import (
     FULL_REFRESH_TAG,
     fingerprint,

@@ -39,7 +39,7 @@
         {%- if node.name not in schemas or schemas[node.name].source != node.source_name -%}
             {{ exceptions.raise_compiler_error(
                 'source ' ~ node.source_name ~ '.' ~ node.name ~ ' is not a raw entity of '
-                ~ 'pipelines/ingest/entities.yaml (rerun scripts/spark/raw_schemas.py?)') }}
+                ~ 'pipelines/core/entities.yaml (rerun scripts/spark/raw_schemas.py?)') }}
         {%- endif -%}
         {%- set location = template | replace('{name}', node.name) -%}
         {%- do segmart.spark__register_parquet_table(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.generate import reference as ref
-from pipelines.generate.b2b import Funnel
-from pipelines.generate.common import (
+from generator import reference as ref
+from generator.b2b import Funnel
+from generator.common import (
     DAY,
     NO_DATE,
     T_SNAPSHOT,
@@ -24,8 +24,8 @@ from pipelines.generate.common import (
     us_date,
     us_datetime,
 )
-from pipelines.generate.shop import Customers
-from pipelines.generate.world import B2G, HYBRID, Accounts, Contacts
+from generator.shop import Customers
+from generator.world import B2G, HYBRID, Accounts, Contacts
 
 PORTAL_TZ = "America/New_York"
 SALESFORCE_TZ = "America/Los_Angeles"
@@ -308,7 +308,7 @@ def salesforce_id(prefix: str, n: int) -> str:
 
 
 def write_leads(out: Output, rng, acc: Accounts, con: Contacts, funnel: Funnel) -> None:
-    from pipelines.generate.b2b import LEAD_TYPES
+    from generator.b2b import LEAD_TYPES
 
     rel = "crm/salesforce/report1735689600000.csv"
     stats = out.stats(rel, "leads", "salesforce_leads_report")

@@ -1,5 +1,5 @@
 """Deterministic demo data in real vendor export shapes (see SHAPES.md in this folder)."""
 
-from pipelines.generate.core import GenerateReport, generate
+from generator.core import GenerateReport, generate
 
 __all__ = ["GenerateReport", "generate"]

@@ -7,8 +7,8 @@ from datetime import date
 
 import numpy as np
 
-from pipelines.generate import reference as ref
-from pipelines.generate.common import N_DAYS, USD_RATE, WINDOW_START, Output, csv_text, day_date
+from generator import reference as ref
+from generator.common import N_DAYS, USD_RATE, WINDOW_START, Output, csv_text, day_date
 
 PLATFORMS = ("google_ads", "meta_ads", "linkedin_ads", "tiktok_ads")
 DUPLICATED_GOOGLE_MONTH = (2024, 6)

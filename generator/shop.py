@@ -9,8 +9,8 @@ from itertools import accumulate
 
 import numpy as np
 
-from pipelines.generate import reference as ref
-from pipelines.generate.common import (
+from generator import reference as ref
+from generator.common import (
     DAY,
     T_SNAPSHOT,
     USD_RATE,
@@ -19,7 +19,7 @@ from pipelines.generate.common import (
     interleave,
     iso_with_offset,
 )
-from pipelines.generate.world import HYBRID, Accounts, Contacts
+from generator.world import HYBRID, Accounts, Contacts
 
 STORE_TZ = "America/New_York"
 CHANNELS = ("web", "app", "store", "marketplace")

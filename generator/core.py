@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.generate import ads as ads_mod
-from pipelines.generate import crm
-from pipelines.generate import reference as ref
-from pipelines.generate.b2b import Funnel
-from pipelines.generate.common import (
+from generator import ads as ads_mod
+from generator import crm
+from generator import reference as ref
+from generator.b2b import Funnel
+from generator.common import (
     DAY,
     N_DAYS,
     USD_RATE,
@@ -31,8 +31,8 @@ from pipelines.generate.common import (
     Output,
     months,
 )
-from pipelines.generate.shop import CHANNEL_WEIGHTS, CHANNELS, Shop
-from pipelines.generate.web import (
+from generator.shop import CHANNEL_WEIGHTS, CHANNELS, Shop
+from generator.web import (
     DIRECT,
     EMAIL,
     ORGANIC,
@@ -43,7 +43,7 @@ from pipelines.generate.web import (
     Session,
     Web,
 )
-from pipelines.generate.world import make_accounts, make_contacts
+from generator.world import make_accounts, make_contacts
 
 VERSION = 1
 ORDERS_PER_DAY = 100_000 / N_DAYS

@@ -11,8 +11,8 @@ from itertools import accumulate
 
 import numpy as np
 
-from pipelines.generate import reference as ref
-from pipelines.generate.common import USD_RATE, Output, day_date, local_day_start
+from generator import reference as ref
+from generator.common import USD_RATE, Output, day_date, local_day_start
 
 try:
     import orjson

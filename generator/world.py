@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.generate import reference as ref
-from pipelines.generate.common import DAY, NO_DATE, T0, uniquify
+from generator import reference as ref
+from generator.common import DAY, NO_DATE, T0, uniquify
 
 B2B, HYBRID, B2G = 0, 1, 2
 KIND_LABEL = ("B2B", "hybrid", "B2G")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.settings import HomePaths, home_paths, load_config
+from pipelines.core.settings import HomePaths, home_paths, load_config
 
 # Every asset that writes the DuckDB warehouse runs in this pool (one writer at a time).
 WAREHOUSE_POOL = "duckdb_warehouse"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
-ENTITIES_FILE = Path(__file__).resolve().parent / "ingest" / "entities.yaml"
+ENTITIES_FILE = Path(__file__).resolve().parent / "entities.yaml"
 DEFAULT_CONFIG_FILE = REPO_ROOT / "config" / "segmart.yaml"
 PII_KEY_ENV = "SEGMART_PII_KEY"
 PII_KEY_FILE = "pii.key"  # under {home}/state, mode 0600, when the env var is not set
@@ -140,7 +140,7 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def load_entities() -> dict:
-    """The canonical entity contract (pipelines/ingest/entities.yaml)."""
+    """The canonical entity contract (pipelines/core/entities.yaml)."""
     return read_yaml(ENTITIES_FILE.read_text())
 
 

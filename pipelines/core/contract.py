@@ -7,7 +7,7 @@ from functools import cache
 
 import pyarrow as pa
 
-from pipelines.settings import load_entities
+from pipelines.core.settings import load_entities
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.generate import reference as ref
-from pipelines.generate.common import DAY, T0, T_SNAPSHOT, USD_RATE
-from pipelines.generate.world import B2B, B2G, HYBRID, Accounts, Contacts
+from generator import reference as ref
+from generator.common import DAY, T0, T_SNAPSHOT, USD_RATE
+from generator.world import B2B, B2G, HYBRID, Accounts, Contacts
 
 LEAD_TYPES = ("Demo Request", "Content Download", "Contact Form", "Webinar", "Contact Sales")
 LEAD_TYPE_P = (0.3, 0.35, 0.2, 0.1, 0.05)
