@@ -11,51 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
-HASH_CHUNK = 1024 * 1024
-
-
-def sha256_file(path: Path) -> str:
-    """Streamed sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(HASH_CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str, sync_dir: bool = True) -> None:
-    """Write via a temp file in the same directory, fsync, then rename over ``path``.
-
-    ``sync_dir=False`` leaves the directory's fsync (which makes the rename durable) to the
-    caller, who writes several files and syncs their directory once.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if sync_dir:
-        fsync_path(path.parent)
+from pipelines.core.files import atomic_write_text, fsync_path
 
 
 class Manifest:
