@@ -19,17 +19,21 @@ class UpstreamCheckFailed(dg.Failure):
     """An upstream blocking check's latest evaluation failed with ERROR severity."""
 
 
-def blocking_check_keys(asset_keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
-    """The keys of the blocking checks defined on ``asset_keys``: GX suites (raw entities and
-    marts) and reconciliations between layers."""
-    from pipelines.quality.checks import mart_checks, raw_check_definitions
-    from pipelines.quality.reconcile import reconcile_checks
-
-    marts = [key.path[-1] for key in asset_keys if len(key.path) == 1]
+def blocking_check_keys(
+    context: dg.AssetExecutionContext, asset_keys: set[dg.AssetKey]
+) -> list[dg.AssetCheckKey]:
+    """The keys of the blocking checks on ``asset_keys`` in the definitions this run belongs to
+    (GX suites of raw entities and marts, reconciliations between layers; dbt tests are not
+    blocking). Read from the repository, so the gate needs no import of the domains whose
+    checks it enforces."""
     keys = []
-    for definition in [*raw_check_definitions(), *mart_checks(marts), *reconcile_checks()]:
-        keys += [spec.key for spec in definition.check_specs if spec.blocking]
-    return keys
+    for checks_def in context.repository_def.asset_checks_defs_by_key.values():
+        keys += [
+            spec.key
+            for spec in checks_def.check_specs
+            if spec.blocking and spec.asset_key in asset_keys
+        ]
+    return sorted(set(keys), key=lambda key: (key.asset_key.to_user_string(), key.name))
 
 
 def failing_upstream_checks(
@@ -37,7 +41,7 @@ def failing_upstream_checks(
 ) -> list[str]:
     """Blocking checks on ``upstream_keys`` whose latest evaluation failed with ERROR."""
     upstream = set(upstream_keys)
-    check_keys = [key for key in blocking_check_keys(upstream) if key.asset_key in upstream]
+    check_keys = blocking_check_keys(context, upstream)
     if not check_keys:
         return []
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)

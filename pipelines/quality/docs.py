@@ -14,21 +14,13 @@ from __future__ import annotations
 import functools
 import html
 import json
-import os
 import shutil
-import uuid
 from pathlib import Path
 
+from pipelines.core.files import atomic_write_text
 from pipelines.quality.runner import SuiteRun
 
 KEEP_RUNS = 20
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def gx_validation_result(run: SuiteRun):
@@ -124,7 +116,7 @@ def build_docs(run: SuiteRun, site: Path) -> Path:
     suite_dir = site / "validations" / run.suite.name
     # four levels below the site root, where GX's page template links ../../../../index.html
     page = suite_dir / run.run_id / "page" / f"{run.suite.name}.html"
-    _atomic_write(page, render_html(run))
+    atomic_write_text(page, render_html(run), mode=0o644)
     _prune(suite_dir)
     summary = {
         "suite": run.suite.name,
@@ -136,7 +128,9 @@ def build_docs(run: SuiteRun, site: Path) -> Path:
         "rows_checked": run.rows_checked,
         "page": str(page.relative_to(site)),
     }
-    _atomic_write(site / "_latest" / f"{run.suite.name}.json", json.dumps(summary, indent=1))
+    atomic_write_text(
+        site / "_latest" / f"{run.suite.name}.json", json.dumps(summary, indent=1), mode=0o644
+    )
     write_index(site)
     return page
 
@@ -175,5 +169,5 @@ def write_index(site: Path) -> Path:
         "<th>failed expectations</th></tr>" + "".join(rows) + "</table></body></html>"
     )
     index = site / "index.html"
-    _atomic_write(index, page)
+    atomic_write_text(index, page, mode=0o644)
     return index

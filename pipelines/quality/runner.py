@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipelines.core.files import atomic_write_text
 from pipelines.core.mart_inputs import absent_phrase
 from pipelines.quality import aggregate, engine
 from pipelines.quality.engine import GxRunner, Outcome
@@ -116,14 +115,10 @@ class QualityState:
     def record(
         self, suite: str, row_count: int, run_id: str, at: datetime, input_rows: int | None = None
     ) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(suite)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         record = {"row_count": row_count, "run_id": run_id, "recorded_at": at.isoformat()}
         if input_rows is not None:
             record["input_rows"] = input_rows
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, path)
+        atomic_write_text(self._path(suite), json.dumps(record))
 
 
 def row_count_kwargs(exp: Expectation, previous: int | None) -> dict:

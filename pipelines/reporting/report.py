@@ -19,7 +19,6 @@ bounded whatever the size of the marts.
 import html
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from pipelines.core.files import atomic_write_text
 from pipelines.core.mart_inputs import empty_marts, entity_rows, export_labels, sides_without_data
 from pipelines.core.resources import SegmartHome
 from pipelines.core.settings import home_paths, load_config
@@ -132,7 +132,7 @@ def render_report(home: str | os.PathLike | None = None) -> ReportResult:
         ),
     )
     target = paths.serving / REPORT_FILE
-    _write_atomically(target, page)
+    atomic_write_text(target, page, mode=0o644)
     return ReportResult(target, charts)
 
 
@@ -987,17 +987,3 @@ def _published_info(serving: Path) -> str:
             bits = [f"{k}: {info[k]}" for k in ("run_id", "published_at") if info.get(k)]
             return "published " + ", ".join(bits) if bits else ""
     return ""
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -57,6 +57,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.core.files import atomic_write_text, fsync_path, sha256_file
 from pipelines.core.locks import exclusive_lock
 from pipelines.core.settings import home_paths, load_config
 
@@ -157,23 +158,6 @@ def quote(name: str) -> str:
 
 def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file (or a directory entry table) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_comments(con: duckdb.DuckDBPyConnection, mart: str) -> None:
@@ -459,11 +443,7 @@ def _publish_locked(paths, config, marts, run_id, token, storage_version) -> Pub
         fault_pause("publish.mid_swap", paths.state)
         for mart, tmp in tmp_links.items():
             os.replace(tmp, parquet_dir / f"{mart}.parquet")
-        manifest_tmp = serving / f".{MANIFEST}.{token}"
-        temporaries.append(manifest_tmp)
-        manifest_tmp.write_text(json.dumps(report.to_json(), indent=2))
-        fsync_path(manifest_tmp)
-        os.replace(manifest_tmp, serving / MANIFEST)
+        atomic_write_text(serving / MANIFEST, json.dumps(report.to_json(), indent=2), False, 0o644)
         fsync_path(parquet_dir)
         fsync_path(serving)
         prune_versions(serving, {token, previous or token})
