@@ -32,7 +32,8 @@ $(STAMP): requirements.lock pyproject.toml Makefile
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/segmart demo --scale $(SCALE) --seed $(SEED)
+	$(BIN)/python -m generator --scale $(SCALE) --seed $(SEED)
+	$(BIN)/segmart run
 
 dev: $(STAMP)
 	$(BIN)/python -m pipelines.automation.instance $(DAGSTER_HOME)
@@ -56,12 +57,12 @@ test-slow: $(STAMP)
 	$(PYTEST) -m "not fast" $(PYTEST_ARGS) || test $$? -eq 5
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipelines tests benchmarks
-	$(BIN)/ruff format --check pipelines tests benchmarks
+	$(BIN)/ruff check pipelines generator tests benchmarks
+	$(BIN)/ruff format --check pipelines generator tests benchmarks
 
 fix: $(STAMP)
-	$(BIN)/ruff check --fix pipelines tests benchmarks
-	$(BIN)/ruff format pipelines tests benchmarks
+	$(BIN)/ruff check --fix pipelines generator tests benchmarks
+	$(BIN)/ruff format pipelines generator tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

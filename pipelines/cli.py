@@ -1,4 +1,11 @@
-"""The ``segmart`` command line: generate demo data, run the pipeline, inspect mappings, publish."""
+"""The ``segmart`` command line: run the pipeline, inspect mappings, publish, forget, doctor.
+
+The top of the package: nothing imports this module. Each command imports the domain it needs
+inside its function, so that ``segmart --help`` and ``segmart mappings check`` start without
+importing Dagster, dbt and Great Expectations (seconds); these imports hide no cycle (the layer
+test, tests/test_layers.py, allows function-local imports here only). The demo-data generator
+is not part of the package: ``make demo`` runs ``python -m generator`` from the repository.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from pipelines.core.locks import WarehouseBusy, check_warehouse_free, run_lock, run_lock_path
 from pipelines.core.settings import home_paths
 
 
@@ -50,7 +58,6 @@ def _exclusive_run(root: Path) -> Iterator[None]:
     import dagster as dg
 
     from pipelines.automation.recovery import recover_dead_runs
-    from pipelines.core.locks import WarehouseBusy, check_warehouse_free, run_lock, run_lock_path
 
     paths = home_paths(root)
     try:
@@ -71,27 +78,6 @@ def _exclusive_run(root: Path) -> Iterator[None]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """segmart: segment tables and KPI marts from your CRM, web and ad-spend exports."""
-
-
-@main.command()
-@click.option(
-    "--scale", type=float, default=0.1, show_default=True, help="1 ≈ 100k orders, 1M events."
-)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Landing folder to write (default: {home}/landing/demo).",
-)
-@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
-def generate(scale: float, seed: int, out: str | None, home: str | None) -> None:
-    """Write a deterministic demo dataset in real vendor export shapes."""
-    from generator import generate as run_generate
-
-    target = Path(out) if out else home_paths(home).landing / "demo"
-    report = _with_progress("Generating demo data", lambda p: run_generate(target, scale, seed, p))
-    click.echo(f"Wrote {report} to {target}")
 
 
 @main.command()
@@ -124,29 +110,13 @@ def run(home: str | None, no_checks: bool, force: bool, full_refresh: bool, verb
         sys.exit(1)
 
 
-@main.command()
-@click.option("--home", type=click.Path(file_okay=False), default=None, envvar="SEGMART_HOME")
-@click.option("--scale", type=float, default=0.1, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option(
-    "--verbose", "-v", is_flag=True, help="Print Dagster's event stream and dbt's output too."
-)
-def demo(home: str | None, scale: float, seed: int, verbose: bool) -> None:
-    """Generate the demo dataset (once per scale and seed) and run the whole pipeline on it."""
-    from generator import generate as run_generate
-
-    root = _use_home(home)
-    target = home_paths(root).landing / f"demo_s{scale:g}_seed{seed}"
-    if not (target / "_expected.json").exists():
-        _with_progress("Generating demo data", lambda p: run_generate(target, scale, seed, p))
-    if _nothing_new(root):
-        _print_summary(root, verbose)
-        return
-    with _exclusive_run(root):
-        ok = _run_recorded(skip_checks=False, verbose=verbose)
-    _print_summary(root, verbose)
-    if not ok:
-        sys.exit(1)
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def demo() -> None:
+    """The demo lives in the repository, not in the installed package: run `make demo`."""
+    raise click.ClickException(
+        "the demo-data generator is not part of the installed package: in a clone of the "
+        "repository run `make demo` (it runs `python -m generator`, then `segmart run`)"
+    )
 
 
 @main.group()
@@ -294,18 +264,6 @@ def doctor(home: str | None) -> None:
     findings = pii_findings(paths.root, dagster_home)
     click.echo(findings.describe())
     sys.exit(1 if findings.warnings else 0)
-
-
-def _with_progress(label: str, work):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task(label, total=None)
-
-        def progress(done: float | None = None, total: float | None = None, note: str = "") -> None:
-            bar.update(task, completed=done, total=total, description=f"{label} {note}".strip())
-
-        return work(progress)
 
 
 def _nothing_new(home: str | os.PathLike | None) -> bool:

@@ -6,26 +6,26 @@ import os
 
 import dagster as dg
 
+from pipelines.attribution.assets import build_attribution_asset
+from pipelines.automation.alerts import alert_on_run_failure
+from pipelines.automation.jobs import full_refresh_job, no_checks_job
+from pipelines.automation.progress import RUN_LOG_LOGGER, run_log_file
+from pipelines.automation.schedules import daily_refresh_schedule
+from pipelines.clv.assets import build_clv_asset
+from pipelines.core.resources import SegmartHome
+from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor
+from pipelines.quality import mart_checks, raw_checks
+from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
+from pipelines.reporting.report import build_report_asset
+from pipelines.segments.assets import build_cluster_assets
+from pipelines.serving.assets import SERVING_KEY, build_serving_asset
+from pipelines.transform.dbt_assets import build_dbt_assets
+from pipelines.transform.marts import mart_asset_keys
+from pipelines.transform.project import dbt_cli_resource
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from pipelines.attribution.assets import build_attribution_asset
-    from pipelines.automation.alerts import alert_on_run_failure
-    from pipelines.automation.jobs import full_refresh_job, no_checks_job
-    from pipelines.automation.progress import RUN_LOG_LOGGER, run_log_file
-    from pipelines.automation.schedules import daily_refresh_schedule
-    from pipelines.clv.assets import build_clv_asset
-    from pipelines.core.resources import SegmartHome
-    from pipelines.ingest.assets import build_ingest_landing, build_landing_sensor
-    from pipelines.quality import mart_checks, raw_checks
-    from pipelines.quality.reconcile import reconcile_checks, reconciled_staging_keys
-    from pipelines.reporting.report import build_report_asset
-    from pipelines.segments.assets import build_cluster_assets
-    from pipelines.serving.assets import SERVING_KEY, build_serving_asset
-    from pipelines.transform.dbt_assets import build_dbt_assets
-    from pipelines.transform.marts import mart_asset_keys
-    from pipelines.transform.project import dbt_cli_resource
-
     dbt_assets = build_dbt_assets()
     cluster_assets = build_cluster_assets()  # k-means between dbt models, then the dbt models after
     marts = mart_asset_keys([*dbt_assets, *cluster_assets])

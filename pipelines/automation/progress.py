@@ -36,7 +36,9 @@ from typing import TextIO
 import dagster as dg
 import duckdb
 
+from pipelines.automation.faults import explain
 from pipelines.core.settings import home_paths
+from pipelines.quality.suites import load_suite
 
 RUN_LOG_LOGGER = "run_log_file"  # the logger's key in the Definitions and the run config
 KEEP_LOGS = 30  # run logs kept per home, newest first
@@ -419,8 +421,6 @@ class Poller:
 def explain_failures(progress: RunProgress, log_path: Path | None) -> list[str]:
     """Lines saying which blocking checks failed and why, the failed steps' causes, and
     where to look (real paths: the run log, each check's Data Docs page)."""
-    from pipelines.automation.faults import explain
-
     lines = []
     failed_checks = [e for p in progress.phases for e in p.failed]
     for evaluation in failed_checks[:MAX_CHECKS_EXPLAINED]:
@@ -521,8 +521,6 @@ def column_rules_failures(
 
 
 def _explain_suite(meta: dict) -> list[str]:
-    from pipelines.quality.suites import load_suite
-
     lines = []
     suite_name = str(meta.get("suite") or "")
     notes: dict[str, tuple[str, dict]] = {}

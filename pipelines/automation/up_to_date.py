@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.core.files import atomic_write_text
+from pipelines.core.manifest import Manifest
 from pipelines.core.settings import REPO_ROOT, HomePaths, load_config, pii_key
+from pipelines.ingest.loader import landing_files
 
 RECORD_FILE = "last_build.json"
 
@@ -112,9 +115,6 @@ def pii_key_id(paths: HomePaths) -> str:
 
 def pending_landing_files(paths: HomePaths) -> list[str]:
     """Landing files (relative) that ingest has not handled in their current size and mtime."""
-    from pipelines.core.manifest import Manifest
-    from pipelines.ingest.loader import landing_files
-
     seen = Manifest(paths.manifest).seen_index()
     pending = []
     for path in landing_files(paths.landing):
@@ -188,8 +188,6 @@ def forget_record(paths: HomePaths) -> None:
 
 def record_success(paths: HomePaths) -> None:
     """Called after a successful run with checks: its inputs and outputs, atomically."""
-    from pipelines.core.files import atomic_write_text
-
     paths.state.mkdir(parents=True, exist_ok=True)
     record = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -112,6 +112,8 @@ def duckdb_lock_holder(path: Path) -> int | None:
 
 
 RUN_LOCK = "run.lock"
+INGEST_LOCK = "ingest.lock"  # the ingest writes raw + manifest; reconcile reads them
+PUBLISH_LOCK = "publish.lock"
 
 
 def run_lock_path(state: Path) -> Path:

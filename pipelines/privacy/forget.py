@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from pipelines.core.files import atomic_write_text, fsync_path
 from pipelines.core.manifest import Manifest
 from pipelines.core.settings import home_paths, pii_key
+from pipelines.quality.runner import QualityState
 
 TEXT_COLUMNS = {"raw": "_extra", "quarantine": "record"}
 
@@ -105,8 +106,6 @@ def _lower_row_count_baselines(state_dir: Path, report: ForgetReport) -> None:
     """An erasure shrinks the append-only raw layer on purpose: lower the accepted row counts
     of the raw suites by the rows removed, so the "raw layer must not shrink" gate still
     catches lost files but not this deliberate deletion."""
-    from pipelines.quality.runner import QualityState
-
     state = QualityState(state_dir)
     removed: dict[str, int] = {}
     for rel, rows in report.rows_removed.items():

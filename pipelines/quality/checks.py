@@ -12,9 +12,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines.core.contract import DUCKDB_TYPES, entities, lineage_columns
 from pipelines.core.mart_inputs import entity_rows, mart_inputs
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.core.settings import HomePaths, load_config
+from pipelines.quality.docs import build_docs
 from pipelines.quality.runner import MartInputs, QualityState, SuiteRun, run_suite
 from pipelines.quality.sources import raw_data_files, raw_source, warehouse_source
 from pipelines.quality.suites import available_suites, load_suite
@@ -38,8 +40,6 @@ def _row_engine(home: HomePaths) -> str:
 
 
 def _finish(run: SuiteRun, home: HomePaths) -> SuiteRun:
-    from pipelines.quality.docs import build_docs
-
     try:
         run.docs_path = build_docs(run, home.quality)
     except Exception as exc:  # Data Docs are a report: never let rendering fail the gate
@@ -50,8 +50,6 @@ def _finish(run: SuiteRun, home: HomePaths) -> SuiteRun:
 def validate_raw(home: HomePaths, entity: str, *, chunk_rows: int | None = None) -> SuiteRun:
     """Validate ``expectations/raw__<entity>.json`` over ``{home}/raw/<entity>/*.parquet``;
     row-level expectations over the files not passed before (pipelines/quality/validated_files.py)."""
-    from pipelines.core.contract import DUCKDB_TYPES, entities, lineage_columns
-
     ent = entities()[entity]
     expected = {c.name: DUCKDB_TYPES[c.type] for c in ent.columns}
     expected |= {n: DUCKDB_TYPES[t] for n, t in lineage_columns().items()}
@@ -235,8 +233,6 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
 
 def raw_check_definitions() -> list[dg.AssetChecksDefinition]:
     """One blocking check per raw entity of the contract (each needs a suite file)."""
-    from pipelines.core.contract import entities
-
     have = set(available_suites("raw"))
     missing = sorted(set(entities()) - have)
     if missing:

@@ -40,6 +40,9 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
+from pipelines.core.contract import entities
+from pipelines.core.locks import INGEST_LOCK, exclusive_lock
+from pipelines.core.manifest import Manifest
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.core.settings import HomePaths, load_config
 from pipelines.quality.checks import error_result
@@ -166,13 +169,9 @@ def _erased_rows(paths: HomePaths, entity: str) -> dict[tuple[str, str], int]:
 def landing_to_raw(paths: HomePaths, entity: str) -> Reconciliation:
     """Per file of ``entity`` in the manifest: rows read = raw + quarantined + aggregated away
     + erased (rows a documented ``segmart forget`` removed, from state/erasures.jsonl)."""
-    from pipelines.core.locks import exclusive_lock
-    from pipelines.core.manifest import Manifest
-    from pipelines.ingest.loader import LOCK_FILE
-
     # under the ingest lock: a concurrent ingest never shows a file half written (Parquet
     # renamed, manifest not yet); held for the footers and the manifest only
-    with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
+    with exclusive_lock(paths.state / INGEST_LOCK, "ingest", log):
         raw = _footer_rows(paths.raw / entity)
         quarantined = _footer_rows(paths.quarantine / entity)
         records = [r for r in Manifest(paths.manifest).records() if r.get("entity") == entity]
@@ -300,8 +299,6 @@ def _raw_glob(paths: HomePaths, entity: str) -> str:
 
 def _ranked_raw(paths: HomePaths, entity: str) -> str:
     """Raw rows with ``_version_rank`` (1 = the version staging keeps), as staging ranks them."""
-    from pipelines.core.contract import entities
-
     ent = entities()[entity]
     updated = "updated_at desc nulls last," if "updated_at" in ent.column_names else ""
     return f"""
@@ -833,8 +830,6 @@ def reconcile_checks() -> list[dg.AssetChecksDefinition]:
     The checks never read a partition: they reconcile whole tables, so they work the same on
     partitioned and unpartitioned assets.
     """
-    from pipelines.core.contract import entities
-
     checks = []
     for name, ent in sorted(entities().items()):
         checks.append(

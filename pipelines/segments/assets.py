@@ -19,6 +19,7 @@ from pipelines.segments.warehouse import (
     table_names,
     write_tables,
 )
+from pipelines.transform.dbt_cluster_assets import build_dbt_cluster_assets
 
 GROUP = "segments_ml"
 # customers: the profile dim_customers is built on (dim_customers itself comes after the CLV step)
@@ -113,8 +114,6 @@ def build_cluster_asset(entity: str) -> dg.AssetsDefinition:
 
 def build_cluster_assets() -> list[dg.AssetsDefinition]:
     """The two k-means assets and the dbt models after them (tag ``after_ml``)."""
-    from pipelines.transform.dbt_cluster_assets import build_dbt_cluster_assets
-
     return [
         build_cluster_asset("accounts"),
         build_cluster_asset("customers"),

@@ -1,6 +1,7 @@
 """Serving layer: write-audit-publish of the checked marts for BI readers.
 
-Public API: ``publish(home, marts) -> PublishReport``, ``publish_postgres(home, dsn)`` and
+Public API: ``publish(home, marts) -> PublishReport``, ``postgres.publish_postgres(home, dsn)``
+(psycopg is imported only with that module) and
 ``build_serving_asset(mart_keys)`` (the Dagster asset ``["serving", "marts"]``).
 """
 
@@ -8,12 +9,4 @@ from __future__ import annotations
 
 from pipelines.serving.publish import PublishError, PublishReport, publish
 
-__all__ = ["PublishError", "PublishReport", "publish", "publish_postgres"]
-
-
-def __getattr__(name: str):
-    if name == "publish_postgres":  # psycopg only when asked for
-        from pipelines.serving.postgres import publish_postgres
-
-        return publish_postgres
-    raise AttributeError(name)
+__all__ = ["PublishError", "PublishReport", "publish"]

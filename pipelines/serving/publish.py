@@ -58,7 +58,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.core.files import atomic_write_text, fsync_path, sha256_file
-from pipelines.core.locks import exclusive_lock
+from pipelines.core.locks import PUBLISH_LOCK, exclusive_lock
 from pipelines.core.settings import home_paths, load_config
 
 SERVING_DB = "marts.duckdb"
@@ -68,7 +68,6 @@ MANIFEST = "_published.json"
 WAREHOUSE_SCHEMA = "marts"
 SERVING_SCHEMA = "main"
 DEFAULT_STORAGE_VERSION = "v1.0.0"
-LOCK_FILE = "publish.lock"  # in {home}/state/
 # Test hook, off by default: SEGMART_FAULT_PAUSE=<point> makes the publisher pause at that
 # point (see fault_pause), so a test can SIGKILL it there or fill the disk before it goes on.
 FAULT_PAUSE_ENV = "SEGMART_FAULT_PAUSE"
@@ -220,7 +219,7 @@ def publish(
         raise PublishError(f"no warehouse at {paths.warehouse}")
     marts = sorted(dict.fromkeys(marts))
 
-    with exclusive_lock(paths.state / LOCK_FILE, "publish", log):
+    with exclusive_lock(paths.state / PUBLISH_LOCK, "publish", log):
         fault_pause("publish.start", paths.state)
         for stale in stale_temporaries(serving):
             stale.unlink(missing_ok=True)

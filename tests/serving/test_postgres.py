@@ -16,7 +16,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from pipelines.serving import publish, publish_postgres
+from pipelines.serving import publish
+from pipelines.serving.postgres import publish_postgres
 from serving.warehouse import write_marts
 
 pytestmark = pytest.mark.postgres
