@@ -55,7 +55,7 @@ def _exclusive_run(root: Path) -> Iterator[None]:
     overlap (the daemon's schedule and sensor beside the command line) use the PostgreSQL
     instance (docs/operations.md).
     """
-    import dagster as dg
+    import dagster as dg  # lazy: seconds to import; `segmart --help` does without
 
     from pipelines.automation.recovery import recover_dead_runs
 
@@ -308,7 +308,7 @@ def _run_pipeline(skip_checks: bool, verbose: bool = False, full_refresh: bool =
     import time
     import uuid
 
-    import dagster as dg
+    import dagster as dg  # lazy: seconds to import; `segmart --help` does without
 
     from pipelines.automation import progress
     from pipelines.automation.jobs import FULL_REFRESH_JOB_NAME, NO_CHECKS_JOB_NAME

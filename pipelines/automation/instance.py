@@ -48,7 +48,7 @@ def prepare_dagster_home(dagster_home: Path) -> Path:
             config = dagster_home / "dagster.yaml"
             if not config.exists():
                 config.write_text(DAGSTER_YAML)
-            import dagster as dg
+            import dagster as dg  # lazy: the command line imports this module at start-up
 
             with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
                 if instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count < 1:

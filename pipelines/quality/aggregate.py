@@ -188,6 +188,7 @@ def re2_pattern(pattern: str) -> str | None:
 
 def gx_config_error(exp: Expectation, kwargs: dict) -> str | None:
     """Build the expectation as a GX domain object: GX's own validation of its kwargs."""
+    # GX is imported only when a suite runs (its import takes seconds)
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )

@@ -25,6 +25,7 @@ KEEP_RUNS = 20
 
 def gx_validation_result(run: SuiteRun):
     """The run as a GX ``ExpectationSuiteValidationResult``."""
+    # GX is imported only when Data Docs are rendered (its import takes seconds)
     from great_expectations import __version__ as gx_version
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
@@ -99,13 +100,13 @@ def _as_text(value: object) -> object:
 def _page_view():
     """One GX page view per process: its Jinja environment keeps the compiled templates (a
     new view compiled them all again, ~0.3 s a page)."""
-    from great_expectations.render.view import DefaultJinjaPageView
+    from great_expectations.render.view import DefaultJinjaPageView  # GX: seconds to import
 
     return DefaultJinjaPageView()
 
 
 def render_html(run: SuiteRun) -> str:
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.renderer import ValidationResultsPageRenderer  # GX: lazy
 
     document = ValidationResultsPageRenderer().render(gx_validation_result(run))
     return _page_view().render(document)

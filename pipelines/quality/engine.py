@@ -134,6 +134,7 @@ class GxRunner:
 
     def _definition(self):
         if self._batch_definition is None:
+            # GX is imported only when a suite runs (its import takes seconds)
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -153,7 +154,7 @@ class GxRunner:
         index_columns: list[str],
     ) -> list:
         """Validate ``(expectation, kwargs)`` pairs on ``frame``; results in the same order."""
-        import great_expectations as gx
+        import great_expectations as gx  # lazy, as above
         from great_expectations.expectations.expectation_configuration import (
             ExpectationConfiguration,
         )

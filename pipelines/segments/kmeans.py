@@ -128,7 +128,7 @@ def standardise(raw: pd.DataFrame, spec: ClusterSpec):
 
 
 def _kmeans(matrix: np.ndarray, k: int, spec: ClusterSpec) -> np.ndarray:
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # sklearn: ~3 s to import, only when clustering
 
     model = KMeans(n_clusters=k, random_state=spec.random_state, n_init=spec.n_init)
     return model.fit_predict(matrix)
@@ -138,7 +138,7 @@ def _silhouette(matrix: np.ndarray, labels: np.ndarray, spec: ClusterSpec) -> fl
     distinct = len(np.unique(labels))
     if distinct < 2 or distinct > len(matrix) - 1:
         return None
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import silhouette_score  # sklearn: lazy, as above
 
     sample = spec.silhouette_sample if len(matrix) > spec.silhouette_sample else None
     return float(
