@@ -19,7 +19,7 @@ from pipelines.attribution.warehouse import (
     read_journeys,
     write_credits,
 )
-from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 
 GROUP = "attribution_ml"
@@ -35,7 +35,9 @@ def _effects_markdown(result) -> dg.MetadataValue:
     return dg.MetadataValue.md(table.to_markdown(floatfmt=".4f"))
 
 
-def build_attribution_asset() -> dg.AssetsDefinition:
+def build_attribution_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
+    gate = gate or UpstreamGate()
+
     @dg.asset(
         key=[ML_SCHEMA, CREDITS_TABLE],
         deps=UPSTREAM,
@@ -50,7 +52,7 @@ def build_attribution_asset() -> dg.AssetsDefinition:
         ),
     )
     def attribution_channel_credits(context: dg.AssetExecutionContext, segmart: SegmartHome):
-        enforce_upstream_checks(context, UPSTREAM)
+        gate.enforce(context, UPSTREAM)
         config = segmart.config()
         spec = attribution_spec(config)
         started = time.perf_counter()

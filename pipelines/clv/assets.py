@@ -13,7 +13,7 @@ import dagster as dg
 from pipelines.clv.config import clv_spec
 from pipelines.clv.predict import run_clv
 from pipelines.clv.warehouse import ML_SCHEMA, connect, read_purchases, write_tables
-from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 
 GROUP = "clv_ml"
@@ -35,7 +35,9 @@ def _fit_metadata(fits, name: str) -> dict:
     return out
 
 
-def build_clv_asset() -> dg.AssetsDefinition:
+def build_clv_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
+    gate = gate or UpstreamGate()
+
     def spec(table: str, description: str) -> dg.AssetSpec:
         return dg.AssetSpec(
             [ML_SCHEMA, table],
@@ -64,7 +66,7 @@ def build_clv_asset() -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
     )
     def _clv(context: dg.AssetExecutionContext, segmart: SegmartHome):
-        enforce_upstream_checks(context, UPSTREAM)
+        gate.enforce(context, UPSTREAM)
         config = segmart.config()
         spec_ = clv_spec(config)
         with connect(segmart.paths.warehouse, config.get("duckdb")) as con:

@@ -19,47 +19,75 @@ class UpstreamCheckFailed(dg.Failure):
     """An upstream blocking check's latest evaluation failed with ERROR severity."""
 
 
-def blocking_check_keys(
-    context: dg.AssetExecutionContext, asset_keys: set[dg.AssetKey]
-) -> list[dg.AssetCheckKey]:
-    """The keys of the blocking checks on ``asset_keys`` in the definitions this run belongs to
-    (GX suites of raw entities and marts, reconciliations between layers; dbt tests are not
-    blocking). Read from the repository, so the gate needs no import of the domains whose
-    checks it enforces."""
-    keys = []
-    for checks_def in context.repository_def.asset_checks_defs_by_key.values():
-        keys += [
-            spec.key
-            for spec in checks_def.check_specs
-            if spec.blocking and spec.asset_key in asset_keys
-        ]
-    return sorted(set(keys), key=lambda key: (key.asset_key.to_user_string(), key.name))
+class UpstreamGate:
+    """The blocking checks an asset must not build past, across runs.
 
+    ``pipelines.definitions`` gives one gate to the builders of the gated assets (dbt, k-means,
+    CLV, attribution, the publish), builds the checks (the GX suites and reconciliations of
+    ``pipelines.quality``) and hands them to the gate (:meth:`watch`): the domains share the
+    gate, never each other's code. A gate that watches nothing (a builder called alone, as in
+    a unit test) lets every asset through; within one run Dagster's ``blocking=True`` checks
+    already stop the steps downstream.
+    """
 
-def failing_upstream_checks(
-    context: dg.AssetExecutionContext, upstream_keys: Iterable[dg.AssetKey]
-) -> list[str]:
-    """Blocking checks on ``upstream_keys`` whose latest evaluation failed with ERROR."""
-    upstream = set(upstream_keys)
-    check_keys = blocking_check_keys(context, upstream)
-    if not check_keys:
-        return []
-    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
-    failing = []
-    for key, record in latest.items():
-        if record.event is None or record.event.dagster_event is None:
-            continue
-        evaluation = record.event.dagster_event.event_specific_data
-        if not isinstance(evaluation, dg.AssetCheckEvaluation) or evaluation.passed:
-            continue  # planned, skipped or passed: only a finished, failed evaluation blocks
-        if evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            failing.append(f"{key.asset_key.to_user_string()}: {key.name} (run {record.run_id})")
-    return sorted(failing)
+    def __init__(self) -> None:
+        self._blocking: set[dg.AssetCheckKey] = set()
+
+    def watch(self, checks: Iterable[dg.AssetChecksDefinition]) -> None:
+        """Add the blocking ones of ``checks`` (dbt tests are not blocking)."""
+        for definition in checks:
+            self._blocking |= {spec.key for spec in definition.check_specs if spec.blocking}
+
+    def blocking_check_keys(self, asset_keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+        """The blocking checks watched on ``asset_keys``."""
+        assets = set(asset_keys)
+        keys = [key for key in self._blocking if key.asset_key in assets]
+        return sorted(keys, key=lambda key: (key.asset_key.to_user_string(), key.name))
+
+    def failing(
+        self, context: dg.AssetExecutionContext, upstream_keys: Iterable[dg.AssetKey]
+    ) -> list[str]:
+        """Blocking checks on ``upstream_keys`` whose latest evaluation failed with ERROR."""
+        check_keys = self.blocking_check_keys(upstream_keys)
+        if not check_keys:
+            return []
+        storage = context.instance.event_log_storage
+        latest = storage.get_latest_asset_check_execution_by_key(check_keys)
+        failing = []
+        for key, record in latest.items():
+            if record.event is None or record.event.dagster_event is None:
+                continue
+            evaluation = record.event.dagster_event.event_specific_data
+            if not isinstance(evaluation, dg.AssetCheckEvaluation) or evaluation.passed:
+                continue  # planned, skipped or passed: only a finished, failed evaluation blocks
+            if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                name = f"{key.asset_key.to_user_string()}: {key.name} (run {record.run_id})"
+                failing.append(name)
+        return sorted(failing)
+
+    def enforce(
+        self, context: dg.AssetExecutionContext, upstream_keys: Iterable[dg.AssetKey]
+    ) -> None:
+        """Raise :class:`UpstreamCheckFailed` naming the failing checks (skipped for no-checks
+        runs)."""
+        if context.run.tags.get(CHECKS_TAG) == "off":
+            return
+        failing = self.failing(context, upstream_keys)
+        if failing:
+            raise UpstreamCheckFailed(
+                description=(
+                    "Not building on data that failed a blocking quality check: "
+                    + "; ".join(failing)
+                    + f". {what_to_do(failing)} Then re-run; the previous serving copy stays "
+                    "published."
+                ),
+                metadata={"failing_checks": dg.MetadataValue.json(failing)},
+            )
 
 
 def what_to_do(failing: list[str]) -> str:
     """The operator's next step for the failing checks (names as in
-    :func:`failing_upstream_checks`): raw suites point at a landing file, reconciliations and
+    :meth:`UpstreamGate.failing`): raw suites point at a landing file, reconciliations and
     mart suites at the check's failing keys."""
     steps = []
     if any(": gx_raw__" in name for name in failing):
@@ -78,22 +106,3 @@ def what_to_do(failing: list[str]) -> str:
             "trace them back through the mart's upstream models."
         )
     return " ".join(steps) or "See the failing check's metadata."
-
-
-def enforce_upstream_checks(
-    context: dg.AssetExecutionContext, upstream_keys: Iterable[dg.AssetKey]
-) -> None:
-    """Raise :class:`UpstreamCheckFailed` naming the failing checks (skipped for no-checks runs)."""
-    if context.run.tags.get(CHECKS_TAG) == "off":
-        return
-    failing = failing_upstream_checks(context, upstream_keys)
-    if failing:
-        raise UpstreamCheckFailed(
-            description=(
-                "Not building on data that failed a blocking quality check: "
-                + "; ".join(failing)
-                + f". {what_to_do(failing)} Then re-run; the previous serving copy stays "
-                "published."
-            ),
-            metadata={"failing_checks": dg.MetadataValue.json(failing)},
-        )

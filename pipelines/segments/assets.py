@@ -8,7 +8,7 @@ The asset keys (``ml/<table>``) are the keys the dbt translator gives those sour
 
 import dagster as dg
 
-from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.segments.config import cluster_spec
 from pipelines.segments.kmeans import ClusterFit, fit_clusters, profile_wide
@@ -50,8 +50,9 @@ def fit_metadata(fit: ClusterFit, spec) -> dict:
     return metadata
 
 
-def build_cluster_asset(entity: str) -> dg.AssetsDefinition:
+def build_cluster_asset(entity: str, gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
     """``ml/<entity>_clusters`` + ``ml/<entity>_cluster_profiles`` from ``dim_<entity>``."""
+    gate = gate or UpstreamGate()
     mart = dg.AssetKey(MART_BY_ENTITY[entity])
     clusters_table, profile_table = table_names(entity)
     singular = entity.rstrip("s")
@@ -82,7 +83,7 @@ def build_cluster_asset(entity: str) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
     )
     def _clusters(context: dg.AssetExecutionContext, segmart: SegmartHome):
-        enforce_upstream_checks(context, [mart])
+        gate.enforce(context, [mart])
         config = segmart.config()
         spec = cluster_spec(config, entity)
         with connect(segmart.paths.warehouse, config.get("duckdb")) as con:
@@ -112,10 +113,10 @@ def build_cluster_asset(entity: str) -> dg.AssetsDefinition:
     return _clusters
 
 
-def build_cluster_assets() -> list[dg.AssetsDefinition]:
+def build_cluster_assets(gate: UpstreamGate | None = None) -> list[dg.AssetsDefinition]:
     """The two k-means assets and the dbt models after them (tag ``after_ml``)."""
     return [
-        build_cluster_asset("accounts"),
-        build_cluster_asset("customers"),
-        build_dbt_cluster_assets(),
+        build_cluster_asset("accounts", gate),
+        build_cluster_asset("customers", gate),
+        build_dbt_cluster_assets(gate),
     ]

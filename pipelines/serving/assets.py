@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.serving.publish import publish
 
@@ -12,13 +12,17 @@ SERVING_KEY = dg.AssetKey(["serving", "marts"])
 
 
 def build_serving_asset(
-    mart_keys: Sequence[dg.AssetKey], gated_by: Sequence[dg.AssetKey] = ()
+    mart_keys: Sequence[dg.AssetKey],
+    gated_by: Sequence[dg.AssetKey] = (),
+    gate: UpstreamGate | None = None,
 ) -> dg.AssetsDefinition:
     """``serving/marts``: depends on every mart, so blocking mart checks gate the publish.
 
     ``gated_by``: further upstream assets (not published) whose blocking checks must pass too,
-    e.g. the staging models the layer reconciliations check.
+    e.g. the staging models the layer reconciliations check. ``gate``: the blocking checks of
+    earlier runs the publish must not go past (core/gate.py).
     """
+    gate = gate or UpstreamGate()
     mart_keys = list(mart_keys)
     gate_keys = [*mart_keys, *(key for key in gated_by if key not in mart_keys)]
     marts = [key.path[-1] for key in mart_keys]
@@ -35,7 +39,7 @@ def build_serving_asset(
         ),
     )
     def serving_marts(context: dg.AssetExecutionContext, segmart: SegmartHome):
-        enforce_upstream_checks(context, gate_keys)
+        gate.enforce(context, gate_keys)
         report = publish(segmart.paths.root, marts, run_id=context.run_id)
         metadata = {
             "path": dg.MetadataValue.path(report.database),

@@ -19,7 +19,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.core.settings import pii_key
 from pipelines.transform.incremental import (
@@ -89,8 +89,10 @@ def _with_build_metadata(context: dg.AssetExecutionContext, events, how: str, in
         yield event
 
 
-def build_dbt_assets() -> list[dg.AssetsDefinition]:
-    """The dbt project but the models after the k-means assets, as one ``@dbt_assets``."""
+def build_dbt_assets(gate: UpstreamGate | None = None) -> list[dg.AssetsDefinition]:
+    """The dbt project but the models after the k-means assets, as one ``@dbt_assets``;
+    ``gate``: the blocking checks of earlier runs it must not build past (core/gate.py)."""
+    gate = gate or UpstreamGate()
     project = dbt_project()
     manifest = ensure_manifest(project)
     incremental = incremental_model_names(manifest)
@@ -109,7 +111,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         ``--full-refresh`` (tag ``segmart/full_refresh=true``, or their code changed:
         pipelines/transform/incremental.py)."""
         dbt_env(segmart.paths)
-        enforce_upstream_checks(context, _upstream_of_selection(context))
+        gate.enforce(context, _upstream_of_selection(context))
         args = build_args(segmart.home)
         current = fingerprint(manifest, dbt_vars(segmart.home), pii_key(segmart.home).key_id)
         reason = full_refresh_reason(segmart.paths, current, context.run.tags)

@@ -11,13 +11,14 @@ step that follows the same pattern: its models tagged ``after_ml``).
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from pipelines.core.gate import enforce_upstream_checks
+from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
 from pipelines.transform.dbt_assets import AFTER_ML_TAG, TRANSLATOR
 from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
 
 
-def build_dbt_cluster_assets() -> dg.AssetsDefinition:
+def build_dbt_cluster_assets(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
+    gate = gate or UpstreamGate()
     project = dbt_project()
 
     @dbt_assets(
@@ -37,7 +38,7 @@ def build_dbt_cluster_assets() -> dg.AssetsDefinition:
         upstream = {
             key for selected in context.selected_asset_keys for key in deps.get(selected, ())
         } - set(context.assets_def.keys)
-        enforce_upstream_checks(context, upstream)
+        gate.enforce(context, upstream)
         yield from dbt.cli(build_args(segmart.home), context=context).stream()
 
     return segmart_dbt_after_ml
