@@ -371,7 +371,15 @@ def _commit() -> str:
 
 def _dirty() -> bool:
     return bool(
-        _git("status", "--porcelain", "--untracked-files=no", "--", "pipelines", "dbt_project")
+        _git(
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "pipelines",
+            "generator",
+            "dbt_project",
+        )
     )
 
 

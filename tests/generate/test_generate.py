@@ -20,7 +20,7 @@ import pytest
 
 from generator import generate
 
-SHAPES = Path(__file__).resolve().parents[2] / "pipelines" / "generate" / "SHAPES.md"
+SHAPES = Path(__file__).resolve().parents[2] / "generator" / "SHAPES.md"
 SCALE = 0.01
 
 
