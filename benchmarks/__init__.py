@@ -1,1 +1,1 @@
-"""Benchmark harness: the pipeline against a DuckDB floor and pandas (see docs/benchmarks.md and benchmarks/README.md)."""
+"""Benchmark harness: the pipeline against a DuckDB floor and pandas (method: docs/benchmarks.md; numbers: benchmarks/results/)."""
