@@ -8,7 +8,7 @@ which exports a mart *needs*; the seed says it and ``tests/quality/test_mart_inp
 checks it against the dbt graph (every entity named is in the mart's lineage, every mart of
 the project is listed). The same seeds feed the ``kpi_definitions`` mart (``has_data``,
 ``data_note``), the mart gates (a "not empty / not collapsing" check applies only when the
-mart's inputs had rows), the run summary, the HTML report and the README table.
+mart's inputs had rows), the run summary, the HTML report and the table in docs/guide.md.
 
 Rows of an entity are counted from the Parquet footers of ``{home}/raw/<entity>/`` (the
 zero-row ``_schema.parquet`` aside): no data is read.
@@ -92,7 +92,7 @@ def sides_without_data(rows: Mapping[str, int]) -> list[str]:
 
 
 def landing_table() -> str:
-    """The README table "what you need to land": each kind of export and the marts it feeds."""
+    """The table "what you need to land" (docs/guide.md): each export and the marts it feeds."""
     feeds: dict[str, list[str]] = {}
     for mart, entities in sorted(mart_inputs().items()):
         for entity in entities:
