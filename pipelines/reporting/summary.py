@@ -1,4 +1,4 @@
-"""The terminal summary printed after `segmart run` / `segmart demo`."""
+"""The terminal summary printed after `segmart run` (and so after `make demo`)."""
 
 from __future__ import annotations
 
