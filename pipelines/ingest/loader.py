@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from pipelines.core.contract import QUARANTINE_SCHEMA, Entity, entities, entity
 from pipelines.core.contract import entities as all_entities
 from pipelines.core.files import atomic_write_text, fsync_path, sha256_file
-from pipelines.core.locks import exclusive_lock, pid_alive
+from pipelines.core.locks import INGEST_LOCK, exclusive_lock, pid_alive
 from pipelines.core.manifest import Manifest
 from pipelines.core.settings import home_paths, load_config
 from pipelines.ingest.mapping import (
@@ -71,7 +71,6 @@ Progress = Callable[..., None]
 MAX_LISTED = 40  # files listed by IngestReport.__str__ besides the rejected ones
 MAX_OPEN_FILES = 2000  # files read and waiting for their batch to be typed
 SET_SCAN_BATCHES = 2  # rows waiting for a set-based scan, in batches (DEFAULT_CHUNK_ROWS)
-LOCK_FILE = "ingest.lock"  # in {home}/state/
 READ_AHEAD_THREADS = 2  # JSON-lines files opened (parsed, flattened) ahead, side by side
 READ_AHEAD_FILES = 4  # at most this many opened files waiting for the loop (bounded memory)
 JSONL_NAME = re.compile(r"\.(jsonl|ndjson|json)(\.gz)?$", re.IGNORECASE)
@@ -243,7 +242,7 @@ def run_ingest(
         wanted = None  # every entity: a full run (it may record the readings' state)
     # one ingest per home at a time (a sensor run and a manual run); a kernel lock, so a
     # killed ingest never leaves it held
-    with exclusive_lock(paths.state / LOCK_FILE, "ingest", log):
+    with exclusive_lock(paths.state / INGEST_LOCK, "ingest", log):
         try:
             with configured_dates(load_config(paths.root).get("ingest")):  # the date window
                 return _run_ingest(paths, wanted, progress, set_based)
