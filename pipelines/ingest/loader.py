@@ -1162,7 +1162,7 @@ class Ordinals:
         self.counts: dict[str, Counter] = {name: Counter() for name in self.specs}
 
     def add(self, table: pa.Table) -> pa.Table:
-        import pandas as pd
+        import pandas as pd  # lazy: only ordinal mappings need it; ingest start-up stays small
 
         for name, cols in self.specs.items():
             frame = pd.DataFrame(

@@ -313,7 +313,7 @@ def detect_encoding(sample: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
             return "utf-8"  # a multi-byte character cut by the sample boundary
-    from charset_normalizer import from_bytes
+    from charset_normalizer import from_bytes  # lazy: only for files that are not UTF-8
 
     best = from_bytes(sample).best()
     if best is None or best.encoding in ("ascii", "utf_8"):
@@ -462,7 +462,7 @@ class SourceFile:
         """``pandas.read_fwf`` in chunks: ``widths`` from the mapping, else column extents
         inferred from the first 1,000 lines; the ``skip_rows`` title lines are passed on
         whole (one cell each) so the header logic counts them."""
-        import pandas as pd
+        import pandas as pd  # lazy: only fixed-width files need it
 
         opts = self.options
         for _ in range(opts.skip_rows or 0):
@@ -502,7 +502,7 @@ class SourceFile:
         without their header rows; the rest (notes, pivots, another table) are skipped and
         their rows counted per sheet.
         """
-        import openpyxl
+        import openpyxl  # lazy: only XLSX files need it (slow to import)
 
         if self.info.compression:
             raise ReadError("gzip-compressed XLSX is not supported; XLSX is already compressed")

@@ -138,7 +138,7 @@ def test_meta_no_data_export_loads_nothing(home):
 
 
 def test_readme_example_mappings_check(home):
-    """README "Point segmart at your own exports": `segmart mappings check` on the file the
+    """docs/guide.md "Point segmart at your own exports": `segmart mappings check` on the file the
     example names (`landing/ads/"Campaign report 2024-06.csv"`) finds the shipped mapping."""
     from pipelines.cli import main
 
