@@ -65,7 +65,7 @@ def goals(result: dict) -> dict[str, dict]:
 
     * pipeline ≤ 1.5 × floor + 60 s of fixed overhead;
     * peak memory of the pipeline < 4 GB;
-    * an incremental run of one new day ≤ 10% of the full run;
+    * an incremental run of one new day ≤ 15% of the full run (issue 21.2);
     issue 20.6 (scale 10; the seconds goal only evaluated there):
     * pipeline ≤ 1.5 × the replay floor + 60 s, and ≤ 450 s;
     * pipeline ≥ 2.5× faster than pandas;
@@ -111,10 +111,10 @@ def goals(result: dict) -> dict[str, dict]:
         }
     inc = result.get("incremental_s")
     if inc is not None and a:
-        out["incremental_at_most_10pct"] = {
-            "limit_s": round(0.1 * a, 1),
+        out["incremental_at_most_15pct"] = {
+            "limit_s": round(0.15 * a, 1),
             "actual_s": round(inc, 1),
-            "met": inc <= 0.1 * a,
+            "met": inc <= 0.15 * a,
         }
     return out
 
