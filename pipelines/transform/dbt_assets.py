@@ -27,6 +27,7 @@ from pipelines.transform.incremental import (
     full_refresh_reason,
     incremental_model_names,
     record_build,
+    state_file,
 )
 from pipelines.transform.project import (
     build_args,
@@ -89,13 +90,42 @@ def _with_build_metadata(context: dg.AssetExecutionContext, events, how: str, in
         yield event
 
 
+def incremental_build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    segmart: SegmartHome,
+    manifest,
+    tag: str | None = None,
+    exclude_tag: str | None = None,
+):
+    """One ``dbt build`` of the selected models whose incremental models (those tagged ``tag``,
+    none tagged ``exclude_tag``) build the rows loaded or changed since their last build, or
+    everything with ``--full-refresh`` (tag ``segmart/full_refresh=true``, or their code
+    changed: pipelines/transform/incremental.py); each build keeps its own record."""
+    incremental = incremental_model_names(manifest, tag, exclude_tag)
+    record = state_file(tag)
+    args = build_args(segmart.home)
+    current = fingerprint(
+        manifest, dbt_vars(segmart.home), pii_key(segmart.home).key_id, tag, exclude_tag
+    )
+    reason = full_refresh_reason(segmart.paths, current, context.run.tags, record)
+    how = f"full refresh: {reason}" if reason else "rows loaded since the last build"
+    if reason:
+        args.append("--full-refresh")
+    context.log.info(f"Incremental models: {how}")
+    events = dbt.cli(args, context=context).stream()
+    yield from _with_build_metadata(context, events, how, incremental)
+    built = {key.path[-1] for key in context.selected_asset_keys}
+    if built >= incremental:  # a run of some models only leaves the record as it is
+        record_build(segmart.paths, current, record)
+
+
 def build_dbt_assets(gate: UpstreamGate | None = None) -> list[dg.AssetsDefinition]:
     """The dbt project but the models after the k-means assets, as one ``@dbt_assets``;
     ``gate``: the blocking checks of earlier runs it must not build past (core/gate.py)."""
     gate = gate or UpstreamGate()
     project = dbt_project()
     manifest = ensure_manifest(project)
-    incremental = incremental_model_names(manifest)
 
     @dbt_assets(
         manifest=manifest,
@@ -112,17 +142,6 @@ def build_dbt_assets(gate: UpstreamGate | None = None) -> list[dg.AssetsDefiniti
         pipelines/transform/incremental.py)."""
         dbt_env(segmart.paths)
         gate.enforce(context, _upstream_of_selection(context))
-        args = build_args(segmart.home)
-        current = fingerprint(manifest, dbt_vars(segmart.home), pii_key(segmart.home).key_id)
-        reason = full_refresh_reason(segmart.paths, current, context.run.tags)
-        how = f"full refresh: {reason}" if reason else "rows loaded since the last build"
-        if reason:
-            args.append("--full-refresh")
-        context.log.info(f"Incremental models: {how}")
-        events = dbt.cli(args, context=context).stream()
-        yield from _with_build_metadata(context, events, how, incremental)
-        built = {key.path[-1] for key in context.selected_asset_keys}
-        if built >= incremental:  # a run of some models only leaves the record as it is
-            record_build(segmart.paths, current)
+        yield from incremental_build(context, dbt, segmart, manifest, exclude_tag=AFTER_ML_TAG)
 
     return [segmart_dbt]

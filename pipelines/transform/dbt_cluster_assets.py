@@ -13,16 +13,17 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
-from pipelines.transform.dbt_assets import AFTER_ML_TAG, TRANSLATOR
-from pipelines.transform.project import build_args, dbt_env, dbt_project, ensure_manifest
+from pipelines.transform.dbt_assets import AFTER_ML_TAG, TRANSLATOR, incremental_build
+from pipelines.transform.project import dbt_env, dbt_project, ensure_manifest
 
 
 def build_dbt_cluster_assets(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
     gate = gate or UpstreamGate()
     project = dbt_project()
+    manifest = ensure_manifest(project)
 
     @dbt_assets(
-        manifest=ensure_manifest(project),
+        manifest=manifest,
         project=project,
         dagster_dbt_translator=TRANSLATOR,
         pool=WAREHOUSE_POOL,
@@ -32,13 +33,14 @@ def build_dbt_cluster_assets(gate: UpstreamGate | None = None) -> dg.AssetsDefin
     def segmart_dbt_after_ml(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, segmart: SegmartHome
     ):
-        """dbt build of the models downstream of the k-means assets (tests as asset checks)."""
+        """dbt build of the models downstream of the k-means assets (tests as asset checks);
+        their incremental models (fct_attribution) decided and recorded apart."""
         dbt_env(segmart.paths)
         deps = context.assets_def.asset_deps
         upstream = {
             key for selected in context.selected_asset_keys for key in deps.get(selected, ())
         } - set(context.assets_def.keys)
         gate.enforce(context, upstream)
-        yield from dbt.cli(build_args(segmart.home), context=context).stream()
+        yield from incremental_build(context, dbt, segmart, manifest, tag=AFTER_ML_TAG)
 
     return segmart_dbt_after_ml

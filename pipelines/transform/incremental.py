@@ -19,6 +19,10 @@ are the key's: docs/privacy.md). The next run passes ``--full-refresh`` when
   reads.
 
 Otherwise dbt decides alone: an empty or missing table is built whole, else only new rows.
+
+Each ``dbt build`` of a run decides for its own incremental models and keeps its own record:
+``segmart_dbt`` for all but the models tagged ``after_ml`` (``incremental_build.json``),
+``segmart_dbt_after_ml`` for those (``fct_attribution``: ``incremental_build_after_ml.json``).
 """
 
 from __future__ import annotations
@@ -34,29 +38,51 @@ FULL_REFRESH_TAG = "segmart/full_refresh"
 STATE_FILE = "incremental_build.json"
 
 
-def incremental_models(manifest: Mapping) -> list[str]:
-    """The unique ids of the project's incremental models."""
+def state_file(tag: str | None = None) -> str:
+    """The record of one ``dbt build``'s incremental models: those tagged ``tag``, or (None)
+    those of the main build."""
+    return STATE_FILE if tag is None else f"incremental_build_{tag}.json"
+
+
+def incremental_models(
+    manifest: Mapping, tag: str | None = None, exclude_tag: str | None = None
+) -> list[str]:
+    """The unique ids of the project's incremental models (only those tagged ``tag``; none
+    tagged ``exclude_tag``)."""
     return sorted(
         uid
         for uid, node in manifest["nodes"].items()
         if node.get("resource_type") == "model"
         and (node.get("config") or {}).get("materialized") == "incremental"
+        and (tag is None or tag in (node.get("tags") or []))
+        and (exclude_tag is None or exclude_tag not in (node.get("tags") or []))
     )
 
 
-def incremental_model_names(manifest_path: Path) -> set[str]:
-    """The names of the project's incremental models."""
+def incremental_model_names(
+    manifest_path: Path, tag: str | None = None, exclude_tag: str | None = None
+) -> set[str]:
+    """The names of the project's incremental models (filtered as :func:`incremental_models`)."""
     manifest = json.loads(manifest_path.read_text())
-    return {manifest["nodes"][uid]["name"] for uid in incremental_models(manifest)}
+    return {
+        manifest["nodes"][uid]["name"] for uid in incremental_models(manifest, tag, exclude_tag)
+    }
 
 
-def fingerprint(manifest_path: Path, dbt_vars: str, pii_key_id: str = "") -> str:
-    """sha256 over the checksums of the incremental models and everything upstream of them,
-    the project's own macros, the dbt vars (JSON) and the PII key's non-secret id."""
+def fingerprint(
+    manifest_path: Path,
+    dbt_vars: str,
+    pii_key_id: str = "",
+    tag: str | None = None,
+    exclude_tag: str | None = None,
+) -> str:
+    """sha256 over the checksums of the incremental models (filtered as
+    :func:`incremental_models`) and everything upstream of them, the project's own macros, the
+    dbt vars (JSON) and the PII key's non-secret id."""
     manifest = json.loads(manifest_path.read_text())
     nodes = {**manifest["nodes"], **manifest.get("sources", {})}
     seen: set[str] = set()
-    todo = incremental_models(manifest)
+    todo = incremental_models(manifest, tag, exclude_tag)
     while todo:
         uid = todo.pop()
         if uid in seen or uid not in nodes:
@@ -76,11 +102,14 @@ def fingerprint(manifest_path: Path, dbt_vars: str, pii_key_id: str = "") -> str
     return digest.hexdigest()
 
 
-def full_refresh_reason(paths: HomePaths, current: str, run_tags: Mapping[str, str]) -> str | None:
-    """Why this run rebuilds the incremental models completely; None: incremental."""
+def full_refresh_reason(
+    paths: HomePaths, current: str, run_tags: Mapping[str, str], name: str = STATE_FILE
+) -> str | None:
+    """Why this run rebuilds the incremental models completely; None: incremental. ``name``:
+    the record of the ``dbt build`` asking (:func:`state_file`)."""
     if run_tags.get(FULL_REFRESH_TAG) == "true":
         return f"run tagged {FULL_REFRESH_TAG}=true"
-    target = paths.state / STATE_FILE
+    target = paths.state / name
     try:
         recorded = json.loads(target.read_text()).get("fingerprint")
     except (OSError, ValueError):
@@ -115,9 +144,10 @@ def _recorded_raw(target: Path) -> dict[str, list[int]]:
         return {}
 
 
-def record_build(paths: HomePaths, current: str) -> None:
-    """Record ``current`` as the fingerprint the incremental models were built with."""
+def record_build(paths: HomePaths, current: str, name: str = STATE_FILE) -> None:
+    """Record ``current`` as the fingerprint the incremental models were built with (in the
+    record ``name``: :func:`state_file`)."""
     paths.state.mkdir(parents=True, exist_ok=True)
-    tmp = paths.state / f".{STATE_FILE}.tmp"
+    tmp = paths.state / f".{name}.tmp"
     tmp.write_text(json.dumps({"fingerprint": current, "raw_files": raw_files(paths)}))
-    tmp.replace(paths.state / STATE_FILE)
+    tmp.replace(paths.state / name)

@@ -12,6 +12,7 @@ from pipelines.transform.incremental import (
     full_refresh_reason,
     incremental_model_names,
     record_build,
+    state_file,
 )
 
 
@@ -93,6 +94,16 @@ def test_full_refresh_reasons(tmp_path):
     assert tagged == "run tagged segmart/full_refresh=true"
     (paths.state / "incremental_build.json").write_text("not json")
     assert full_refresh_reason(paths, "f1", {}) == "no record of an earlier incremental build"
+    # the build after the ML steps keeps a record of its own
+    after_ml = state_file("after_ml")
+    assert after_ml == "incremental_build_after_ml.json"
+    assert full_refresh_reason(paths, "g1", {}, after_ml) == (
+        "no record of an earlier incremental build"
+    )
+    record_build(paths, "g1", after_ml)
+    assert full_refresh_reason(paths, "g1", {}, after_ml) is None
+    assert full_refresh_reason(paths, "g2", {}, after_ml) is not None
+    assert full_refresh_reason(paths, "g1", {}) is not None  # the main record is apart
 
 
 def test_a_raw_file_removed_or_rewritten_since_the_last_build_means_a_full_refresh(tmp_path):
@@ -125,4 +136,9 @@ def test_the_projects_incremental_models():
         "int_sessions",
         "int_touchpoints",
         "int_order_lines_converted",
+        "fct_attribution",
     }
+    # each dbt build decides and records its own: fct_attribution is built after the ML steps
+    manifest = ensure_manifest(dbt_project())
+    assert incremental_model_names(manifest, tag="after_ml") == {"fct_attribution"}
+    assert "fct_attribution" not in incremental_model_names(manifest, exclude_tag="after_ml")

@@ -1,3 +1,15 @@
+{{ config(
+    materialized=segmart.incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='conversion_key',
+    on_schema_change='fail',
+    post_hook=[
+        "{% if is_incremental() %}delete from {{ this }} where not exists (select 1 from "
+        ~ "{{ ref('fct_conversions') }} as conversions where conversions.conversion_key = "
+        ~ "{{ this }}.conversion_key){% endif %}",
+    ],
+) }}
+
 {#- Multi-touch attribution: every conversion credited to its touchpoints, once per model.
     One row per conversion x model x touchpoint (zero-credit touches kept so every model
     sees the same path). A conversion without touchpoints gets one row per model with
@@ -8,16 +20,25 @@
     Data-driven models markov and shapley: the Dagster asset ml/attribution_channel_credits
     (pipelines/attribution) writes each conversion's credit per distinct channel of its path
     (source ml.attribution_channel_credits); a channel's credit is split equally over its
-    touches on the path. Without that table (a plain dbt build) there are no such rows. -#}
+    touches on the path. Without that table (a plain dbt build) there are no such rows.
+    Incremental per conversion (docs/incremental.md): a conversion's rows are a function of its
+    own row in fct_conversions, the touchpoints matched into its window (their id, time,
+    channel, source, medium, campaign, direct flag) and its data-driven channel credits, so
+    each conversion carries the signature of those inputs (_attribution_signature); a run
+    rebuilds exactly the conversions whose signature differs from the one held (new ones,
+    late touches, a touch moved to another person or account, a renamed campaign, a person's
+    new account, new credits) and deletes the conversions that are gone (post-hook). The
+    result equals a full rebuild: no row depends on another conversion. -#}
 
 {%- set half_life_days = var('time_decay_half_life_days') %}
+{%- set has_channel_credits = segmart.source_exists('ml', 'attribution_channel_credits') %}
 {%- set models = [
     'first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'position_based',
 ] %}
 
 with
 
-conversions as (
+all_conversions as (
 
     select * from {{ ref('fct_conversions') }}
 
@@ -43,7 +64,7 @@ person_matches as (
     select
         conversions.conversion_key,
         touchpoints.touchpoint_id
-    from conversions
+    from all_conversions as conversions
     inner join touchpoints
         on conversions.person_key = touchpoints.person_key
         and touchpoints.touched_at <= conversions.converted_at
@@ -57,7 +78,7 @@ account_matches as (
     select
         conversions.conversion_key,
         touchpoints.touchpoint_id
-    from conversions
+    from all_conversions as conversions
     inner join touchpoints
         on conversions.account_id = touchpoints.account_id
         and touchpoints.touched_at <= conversions.converted_at
@@ -66,11 +87,109 @@ account_matches as (
 
 ),
 
-matches as (
+all_matches as (
 
     select conversion_key, touchpoint_id from person_matches
     union
     select conversion_key, touchpoint_id from account_matches
+
+),
+
+touch_signatures as (
+
+    select
+        all_matches.conversion_key,
+        {{ segmart.hash_sum(segmart.row_hash([
+            'touchpoints.touchpoint_id', 'touchpoints.touched_at', 'touchpoints.channel',
+            'touchpoints.source', 'touchpoints.medium', 'touchpoints.campaign',
+            'touchpoints.is_direct'])) }} as touches_hash
+    from all_matches
+    inner join touchpoints
+        on all_matches.touchpoint_id = touchpoints.touchpoint_id
+    group by all_matches.conversion_key
+
+),
+
+credit_signatures as (
+
+    select
+        conversion_key,
+        {{ segmart.hash_sum(segmart.row_hash([
+            'attribution_model', 'channel', 'round(channel_credit, 12)'])) }} as credits_hash
+    from channel_credits
+    group by conversion_key
+
+),
+
+signatures as (
+
+    {#- everything a conversion's rows are computed from; the vars and whether the
+        data-driven models exist enter every signature, so changing them rebuilds all. Money
+        and credits enter rounded (6 and 12 decimals): a sum's last bits vary with the order
+        DuckDB's threads added it, which is no change of the conversion. -#}
+    select
+        all_conversions.conversion_key,
+        cast({{ segmart.row_hash([
+            segmart.row_hash([
+                'all_conversions.conversion_key', 'all_conversions.conversion_id',
+                'all_conversions.conversion_type', 'all_conversions.person_key',
+                'all_conversions.customer_key', 'all_conversions.account_id',
+                'all_conversions.converted_at', 'all_conversions.conversion_month',
+                'all_conversions.window_start_at', 'round(all_conversions.revenue, 6)',
+                'round(all_conversions.gross_profit, 6)', 'all_conversions.is_new_customer',
+                'all_conversions.own_channel', 'all_conversions.own_campaign',
+                'all_conversions.motion']),
+            'touch_signatures.touches_hash',
+            'credit_signatures.credits_hash',
+            "'" ~ half_life_days ~ "|" ~ has_channel_credits ~ "'",
+        ]) }} as {{ dbt.type_string() }}) as attribution_signature
+    from all_conversions
+    left join touch_signatures
+        on all_conversions.conversion_key = touch_signatures.conversion_key
+    left join credit_signatures
+        on all_conversions.conversion_key = credit_signatures.conversion_key
+
+),
+
+{%- if is_incremental() %}
+
+held_signatures as (
+
+    select
+        conversion_key,
+        min(_attribution_signature) as attribution_signature
+    from {{ this }}
+    group by conversion_key
+
+),
+
+{%- endif %}
+
+conversions as (
+
+    {#- the conversions this run builds: all of them, or (incremental) those whose inputs
+        changed since the last build -#}
+    select
+        all_conversions.*,
+        signatures.attribution_signature
+    from all_conversions
+    inner join signatures
+        on all_conversions.conversion_key = signatures.conversion_key
+    {%- if is_incremental() %}
+    left join held_signatures
+        on signatures.conversion_key = held_signatures.conversion_key
+    where held_signatures.attribution_signature is null
+        or held_signatures.attribution_signature <> signatures.attribution_signature
+    {%- endif %}
+
+),
+
+matches as (
+
+    select all_matches.conversion_key, all_matches.touchpoint_id
+    from all_matches
+    inner join conversions
+        on all_matches.conversion_key = conversions.conversion_key
 
 ),
 
@@ -144,7 +263,7 @@ data_driven_models as (
 
     {#- both models once the attribution step has written its table (even with no credit
         at all: then every conversion is unattributed); none before it ever ran -#}
-    {% if segmart.source_exists('ml', 'attribution_channel_credits') -%}
+    {% if has_channel_credits -%}
     select 'markov' as attribution_model
     union all
     select 'shapley' as attribution_model
@@ -354,7 +473,8 @@ final as (
         conversions.person_key,
         conversions.customer_key,
         conversions.account_id,
-        conversions.motion
+        conversions.motion,
+        conversions.attribution_signature as _attribution_signature
     from all_credits
     inner join conversions
         on all_credits.conversion_key = conversions.conversion_key
