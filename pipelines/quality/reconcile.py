@@ -371,20 +371,31 @@ def _jsonable(rows: list[dict]) -> list[dict]:
 
 
 def _key_diff(con, expected_sql: str, actual_sql: str, keys: list[str]) -> tuple[int, list[dict]]:
-    """Keys (with multiplicity) in one side and not the other: (count, sample)."""
+    """Keys (with multiplicity) in one side and not the other: (count, sample).
+
+    Each side is counted per key and the counts joined (a hash aggregate and one hash join,
+    several times cheaper than ``except all`` both ways on whole tables); the count is the
+    sum of the differences, i.e. the rows ``except all`` both ways would give.
+    """
     cols = ", ".join(keys)
+    picked = ", ".join(f"coalesce(e.{k}, a.{k}) as {k}" for k in keys)
+    same = " and ".join(f"e.{k} is not distinct from a.{k}" for k in keys)
     sql = f"""
-        with expected as ({expected_sql}), actual as ({actual_sql}),
-        missing as (select {cols} from expected except all select {cols} from actual),
-        unexpected as (select {cols} from actual except all select {cols} from expected)
-        select 'missing in the model' as problem, * from missing
-        union all
-        select 'not expected (extra or duplicated)' as problem, * from unexpected
+        with expected as (select {cols}, count(*) as _n from ({expected_sql}) group by all),
+        actual as (select {cols}, count(*) as _n from ({actual_sql}) group by all)
+        select
+            case when coalesce(e._n, 0) > coalesce(a._n, 0) then 'missing in the model'
+                else 'not expected (extra or duplicated)' end as problem,
+            {picked},
+            abs(coalesce(e._n, 0) - coalesce(a._n, 0)) as _rows
+        from expected as e
+        full join actual as a on {same}
+        where coalesce(e._n, 0) <> coalesce(a._n, 0)
     """
     # computed once (both sides can be whole tables): counted and sampled from a temp table
     con.execute(f"create or replace temp table _key_diff as {sql}")
-    rows = _fetch(con, "select count(*) as n from _key_diff")
-    sample = _fetch(con, f"select * from _key_diff order by all limit {SAMPLE}")
+    rows = _fetch(con, "select coalesce(sum(_rows), 0) as n from _key_diff")
+    sample = _fetch(con, f"select * exclude (_rows) from _key_diff order by all limit {SAMPLE}")
     con.execute("drop table _key_diff")
     return int(rows[0]["n"]), _jsonable(sample)
 
@@ -392,34 +403,59 @@ def _key_diff(con, expected_sql: str, actual_sql: str, keys: list[str]) -> tuple
 def raw_to_staging(paths: HomePaths, entity: str) -> Reconciliation:
     """raw rows = staging rows + superseded versions + documented drops (keys compared too)."""
     staged = STAGING[entity]
-    dropped = staged.dropped or "false"
     keys = ", ".join(f"{expr} as {name}" for name, expr in staged.keys.items())
+    key_cols = ", ".join(staged.keys)
     with warehouse(paths) as con:
-        # the raw versions ranked once (the window over every raw row is the costly part),
-        # only what the equation and the key comparison read
-        con.execute(
-            f"""
-            create temp table ranked as
-            select _version_rank, coalesce(({dropped}), false) as _dropped, {keys}
-            from ({_ranked_raw(paths, entity)})
-            """
-        )
-        terms = _one(
-            con,
-            """
-            select
-                count(*) as raw_rows,
-                count(*) filter (where _version_rank > 1) as superseded_versions,
-                count(*) filter (where _version_rank = 1 and _dropped) as dropped_by_filter
-            from ranked
-            """,
-        )
+        # only what the equation and the key comparison read, computed once
+        if staged.dropped:
+            # the latest version decides whether a key is dropped: rank the versions
+            con.execute(
+                f"""
+                create temp table ranked as
+                select _version_rank, coalesce(({staged.dropped}), false) as _dropped, {keys}
+                from ({_ranked_raw(paths, entity)})
+                """
+            )
+            terms = _one(
+                con,
+                """
+                select
+                    count(*) as raw_rows,
+                    count(*) filter (where _version_rank > 1) as superseded_versions,
+                    count(*) filter (where _version_rank = 1 and _dropped) as dropped_by_filter
+                from ranked
+                """,
+            )
+            kept = f"select {key_cols} from ranked where _version_rank = 1 and not _dropped"
+        else:
+            # nothing reads the latest version: counting each key's versions is enough, and a
+            # hash aggregate is far cheaper than a window sorting every raw row (null keys
+            # are one group, as they are one window partition)
+            con.execute(
+                f"""
+                create temp table versions as
+                select {keys}, count(*) as _versions
+                from {_raw_glob(paths, entity)}
+                group by all
+                """
+            )
+            terms = _one(
+                con,
+                """
+                select
+                    coalesce(sum(_versions), 0) as raw_rows,
+                    coalesce(sum(_versions - 1), 0) as superseded_versions,
+                    0 as dropped_by_filter
+                from versions
+                """,
+            )
+            kept = f"select {key_cols} from versions"
         staging_sql = f"select count(*) as n from wh.staging.{staged.model}"
         terms["staging_rows"] = _one(con, staging_sql)["n"]
         failing_count, failing = _key_diff(
             con,
-            f"select {', '.join(staged.keys)} from ranked where _version_rank = 1 and not _dropped",
-            f"select {', '.join(staged.keys)} from wh.staging.{staged.model}",
+            kept,
+            f"select {key_cols} from wh.staging.{staged.model}",
             list(staged.keys),
         )
     terms = {k: int(v) for k, v in terms.items()}
