@@ -9,6 +9,10 @@ median wall time and phases of each and the ratio current / baseline; ``--json``
 
     python -m benchmarks.incremental_ab --baseline a2c4f9a --scale 1 --repeat 2
 
+Each measured run also records the dbt time per node (model, seed or test: the seconds dbt
+logged for it in the run's log, both dbt builds) under ``dbt_s``; the summary prints the
+slowest models and the models downstream of the events (issue 21.2).
+
 ``--versus-full`` measures one checkout alone instead: a full run of the base landing plus the
 new day on a fresh home, and one new day after a full run of the base landing (the home
 restored from its pristine copy each time), alternating, ``--repeat`` times; it prints both
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -28,6 +33,47 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.run import REPO_ROOT, ensure_dataset, fresh_home, land_new_day, log, segmart_run
+
+# the marts downstream of the events and int_touchpoints (issue 21.2), always printed
+WATCHED = (
+    "int_touchpoints",
+    "fct_touchpoints",
+    "fct_sessions",
+    "fct_conversions",
+    "fct_attribution",
+    "kpi_channel_daily",
+)
+_NODE = re.compile(
+    r"\d+ of \d+ (OK created sql \w+ model|OK loaded seed file|PASS|WARN \d+|FAIL \d+)"
+    r"\s+(?:\w+\.)?(\S+) \.+ \[.*? in ([0-9.]+)s\]"
+)
+
+
+def dbt_seconds(home: Path) -> dict[str, dict[str, float]]:
+    """{"models": {name: s}, "tests": {name: s}} of the home's latest run: the seconds dbt
+    logged per node (seeds count as models), both dbt builds."""
+    out: dict[str, dict[str, float]] = {"models": {}, "tests": {}}
+    log_file = home / "logs" / "latest.log"
+    if not log_file.exists():
+        return out
+    for line in log_file.read_text(errors="replace").splitlines():
+        m = _NODE.search(re.sub(r"\x1b\[[0-9;]*m", "", line))
+        if m:
+            kind = "models" if m.group(1).startswith("OK") else "tests"
+            out[kind][m.group(2)] = out[kind].get(m.group(2), 0.0) + float(m.group(3))
+    return out
+
+
+def dbt_summary(seconds: dict[str, dict[str, float]], top: int = 8) -> dict:
+    """Sum of node seconds, tests apart, the slowest models and the watched ones."""
+    models, tests = seconds["models"], seconds["tests"]
+    slowest = sorted(models.items(), key=lambda kv: -kv[1])[:top]
+    return {
+        "nodes_s": round(sum(models.values()) + sum(tests.values()), 2),
+        "tests_s": round(sum(tests.values()), 2),
+        "slowest": {k: round(v, 2) for k, v in slowest},
+        "watched": {k: round(models.get(k, 0.0), 2) for k in WATCHED},
+    }
 
 
 def _worktree(commit: str, where: Path) -> Path:
@@ -70,6 +116,7 @@ def compare(baseline: str, scale: float, seed: int, repeat: int, work: Path) -> 
             log(f"{name}: one new day {m.wall_s:.1f} s {info['phases']}")
             out[name]["wall_s"].append(round(m.wall_s, 2))
             out[name]["phases"].append(info["phases"])
+            out[name].setdefault("dbt", []).append(dbt_summary(dbt_seconds(home)))
     medians = {name: statistics.median(v["wall_s"]) for name, v in out.items()}
     return {
         "scale": scale,
@@ -107,6 +154,7 @@ def versus_full(scale: float, seed: int, repeat: int, work: Path, repo: Path = R
             log(f"{name}: {m.wall_s:.1f} s {info['phases']}")
             out[name]["wall_s"].append(round(m.wall_s, 2))
             out[name]["phases"].append(info["phases"])
+            out[name].setdefault("dbt", []).append(dbt_summary(dbt_seconds(home)))
     medians = {name: statistics.median(v["wall_s"]) for name, v in out.items()}
     return {
         "scale": scale,
@@ -133,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             result = versus_full(args.scale, args.seed, args.repeat, Path(tmp), args.repo)
         for name, runs in result["runs"].items():
             print(f"{name:<12} {runs['wall_s']} s (median {result['median_s'][name]})")
-            for phases in runs["phases"]:
+            for phases, dbt in zip(runs["phases"], runs.get("dbt", []), strict=False):
                 print(f"             {phases}")
+                print(f"             dbt {dbt}")
         print(f"one new day / full run: {result['one_new_day_over_full']}")
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -159,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     for name, runs in result["runs"].items():
         print(f"{name:<9} one new day: {runs['wall_s']} s (median {result['median_s'][name]})")
-        for phases in runs["phases"]:
+        for phases, dbt in zip(runs["phases"], runs.get("dbt", []), strict=False):
             print(f"          {phases}")
+            print(f"          dbt {dbt}")
     print(f"current / baseline: {result['current_over_baseline']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
