@@ -9,6 +9,10 @@ median wall time and phases of each and the ratio current / baseline; ``--json``
 
     python -m benchmarks.incremental_ab --baseline a2c4f9a --scale 1 --repeat 2
 
+``--current C`` measures commit C (a clean worktree) instead of this checkout, whose other
+uncommitted edits then stay out of the comparison. The base runs' wall time, phases and dbt
+seconds are kept too (``full_runs``).
+
 Each measured run also records the dbt time per node (model, seed or test: the seconds dbt
 logged for it in the run's log, both dbt builds) under ``dbt_s``; the summary prints the
 slowest models and the models downstream of the events (issue 21.2).
@@ -90,17 +94,28 @@ def _restore(pristine: Path, home: Path) -> None:
     shutil.copytree(pristine, home, symlinks=True)
 
 
-def compare(baseline: str, scale: float, seed: int, repeat: int, work: Path) -> dict:
+def compare(
+    baseline: str, scale: float, seed: int, repeat: int, work: Path, current: str | None = None
+) -> dict:
     """{version: {"wall_s": [...], "phases": [...]}} and the medians' ratio."""
     root = ensure_dataset(scale, seed)
-    repos = {"baseline": _worktree(baseline, work / "baseline_repo"), "current": REPO_ROOT}
+    repos = {
+        "baseline": _worktree(baseline, work / "baseline_repo"),
+        "current": _worktree(current, work / "current_repo") if current else REPO_ROOT,
+    }
     homes = {}
+    full = {}
     for name, repo in repos.items():
         home = fresh_home(work / name / "home", root / "base")
         m, info = segmart_run(home, repo=repo)
         if m.returncode != 0:
             raise SystemExit(f"{name}: the full run failed (see {home / 'logs'})")
         log(f"{name}: full run {m.wall_s:.1f} s")
+        full[name] = {
+            "wall_s": round(m.wall_s, 2),
+            "phases": info["phases"],
+            "dbt": dbt_summary(dbt_seconds(home)),
+        }
         shutil.copytree(home, work / name / "pristine", symlinks=True)
         homes[name] = home
     out = {name: {"wall_s": [], "phases": []} for name in repos}
@@ -122,6 +137,7 @@ def compare(baseline: str, scale: float, seed: int, repeat: int, work: Path) -> 
         "scale": scale,
         "baseline": baseline,
         "runs": out,
+        "full_runs": full,
         "median_s": medians,
         "current_over_baseline": round(medians["current"] / medians["baseline"], 3),
     }
@@ -168,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", help="a commit to compare against")
     parser.add_argument(
+        "--current", help="a commit to measure instead of this checkout (a clean worktree)"
+    )
+    parser.add_argument(
         "--versus-full", action="store_true", help="one new day against a full run, this code"
     )
     parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="checkout (--versus-full)")
@@ -192,25 +211,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--baseline or --versus-full")
     with tempfile.TemporaryDirectory(prefix="incremental_ab_") as tmp:
         try:
-            result = compare(args.baseline, args.scale, args.seed, args.repeat, Path(tmp))
-        finally:
-            subprocess.run(
-                [
-                    "git",
-                    "-C",
-                    str(REPO_ROOT),
-                    "worktree",
-                    "remove",
-                    "--force",
-                    str(Path(tmp) / "baseline_repo"),
-                ],
-                capture_output=True,
+            result = compare(
+                args.baseline, args.scale, args.seed, args.repeat, Path(tmp), args.current
             )
+        finally:
+            for repo in ("baseline_repo", "current_repo"):
+                subprocess.run(
+                    [
+                        "git",
+                        "-C",
+                        str(REPO_ROOT),
+                        "worktree",
+                        "remove",
+                        "--force",
+                        str(Path(tmp) / repo),
+                    ],
+                    capture_output=True,
+                )
     for name, runs in result["runs"].items():
         print(f"{name:<9} one new day: {runs['wall_s']} s (median {result['median_s'][name]})")
         for phases, dbt in zip(runs["phases"], runs.get("dbt", []), strict=False):
             print(f"          {phases}")
             print(f"          dbt {dbt}")
+    for name, run in result["full_runs"].items():
+        print(f"{name:<9} full run of the base landing: {run['wall_s']} s {run['phases']}")
+        print(f"          dbt {run['dbt']}")
     print(f"current / baseline: {result['current_over_baseline']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
