@@ -139,6 +139,46 @@ def restate(source: Path, target: Path) -> dict[tuple[str, str], float]:
     return revised
 
 
+def rename_campaign(source: Path, target: Path, campaign_id: str, name: str, day: str) -> None:
+    """A Meta Ads report of one later ``day`` (the shape of ``source``, a real download: the
+    period columns, a summary row without Day, then the day rows) in which the campaign
+    ``campaign_id`` runs under a new ``name``: the newest name of a campaign id is its name,
+    so every touchpoint whose utm_campaign holds the id moves to the new campaign key."""
+    with open(source, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    col = {name: i for i, name in enumerate(header)}
+    row = next(r for r in rows[1:] if r[col["Campaign ID"]] == campaign_id and r[col["Day"]])
+    row = list(row)
+    row[col["Reporting starts"]] = row[col["Reporting ends"]] = row[col["Day"]] = day
+    row[col["Campaign name"]] = name
+    summary = list(row)
+    for column in ("Day", "Campaign name", "Campaign ID"):
+        summary[col[column]] = ""
+    with open(target, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([header, summary, row])
+    age(target)
+
+
+def move_contact(source: Path, target: Path, contact_ids: list[str], account_id: str) -> str:
+    """A HubSpot contacts export (the shape of ``source``, a real download) holding again the
+    first of ``contact_ids`` it has, now associated with the company ``account_id`` and
+    modified later: the person's account moves. Returns the contact's id."""
+    with open(source, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    col = {name: i for i, name in enumerate(header)}
+    by_id = {r[col["Record ID"]]: r for r in rows[1:]}
+    contact = next(c for c in contact_ids if c in by_id)
+    row = list(by_id[contact])
+    row[col["Associated Company IDs"]] = account_id
+    row[col["Last Modified Date"]] = "2025-01-02 09:00"
+    with open(target, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([header, row])
+    age(target)
+    return contact
+
+
 def reexport_line(source: Path, target: Path) -> dict[str, str]:
     """A Shopify export holding one earlier order again, a single-line order whose date moved
     four days later and whose price changed (an edited order). Returns its new values."""

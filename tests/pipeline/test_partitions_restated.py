@@ -5,9 +5,14 @@ One small generated home run by the real job (its first run a full refresh), the
 together and run incrementally with every check: a restated Meta Ads report (revised spend of
 past days), a re-exported order line (its date and price changed), an identity change (an
 anonymous visitor logs in as a known customer: every earlier session of the device becomes
-the customer's) and an NPS export (nothing new for the incremental models). The result is
-compared, mart by mart, with a full refresh of the same landing. A late day and a new day:
-test_partitions.py.
+the customer's), a campaign renamed (a later Meta report names a campaign id differently:
+every touchpoint whose utm_campaign holds the id, and the attribution rows crediting them, move
+to the new campaign key), a contact moved to another company (a HubSpot contacts re-export:
+the person's touchpoints and conversions move to the won deal's account whose touches attribution
+counts) and an NPS export (nothing new for the incremental models). The result
+is compared, mart by mart, with a full refresh of the same landing (fct_attribution is rebuilt
+per conversion whose inputs changed: the identity change and the rename reach it that way).
+A late day and a new day: test_partitions.py.
 """
 
 from __future__ import annotations
@@ -32,14 +37,18 @@ from tests.pipeline.incremental_rounds import (
     land,
     login,
     marts_snapshot,
+    move_contact,
     new_home,
     query,
     reexport_line,
+    rename_campaign,
     restate,
     run,
 )
 from tests.pipeline.runner import check_results
 from tests.reliability.pipeline_home import snapshot_diff
+
+HUBSPOT_CONTACTS = "crm/hubspot/hubspot-crm-exports-all-contacts-2025-01-01.csv"
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +87,51 @@ def restated(tmp_path_factory):
         "select distinct person_key from marts.fct_sessions where user_pseudo_id = ?",
         [pseudo_id],
     )
+    campaign_id = query(
+        home,
+        "select campaigns.campaign_id from intermediate.int_touchpoints as touchpoints"
+        " inner join marts.dim_campaigns as campaigns"
+        " on touchpoints.campaign = lower(campaigns.campaign_id)"
+        " where campaigns.platform = 'meta_ads' group by 1 order by count(*) desc, 1 limit 1",
+    )[0][0]
+    out["renamed"] = {"campaign_id": campaign_id, "name": "Meta | Renamed | Campaign 2025"}
+    out["renamed_before"] = query(
+        home,
+        "select count(*) from marts.fct_attribution as attribution"
+        " inner join intermediate.int_touchpoints as raw"
+        " on attribution.touchpoint_id = raw.touchpoint_id where raw.campaign = ?",
+        [campaign_id],
+    )[0][0]
+    rename_campaign(
+        source / META_REPORT,
+        demo / "ads/meta_ads/Segmart-Demo-Campaigns-Jan-2-2025-Jan-2-2025.csv",
+        campaign_id,
+        out["renamed"]["name"],
+        "2025-01-02",
+    )
+    # a contact with touchpoints moves to the account of a won deal
+    contacts = [
+        str(r[0])
+        for r in query(
+            home,
+            "select people.contact_id from intermediate.int_people_resolved as people"
+            " inner join marts.fct_touchpoints as touchpoints"
+            " on people.person_key = touchpoints.person_key"
+            " where people.contact_id is not null group by 1 order by count(*) desc, 1",
+        )
+    ]
+    account = query(
+        home,
+        "select account_id from marts.fct_conversions where conversion_type = 'won_deal'"
+        " and account_id is not null order by converted_at desc, 1 limit 1",
+    )[0][0]
+    moved = move_contact(
+        source / HUBSPOT_CONTACTS,
+        demo / "crm/hubspot/hubspot-crm-exports-all-contacts-2025-01-02.csv",
+        contacts,
+        str(account),
+    )
+    out["moved_contact"] = {"contact_id": moved, "account_id": str(account)}
     land(source, home, [source / NPS_FILE])
     second = run(home, dagster_home, job="segmart_full")  # with every check
     out["checks"] = check_results(second)
@@ -87,6 +141,20 @@ def restated(tmp_path_factory):
         home,
         "select distinct person_key from marts.fct_sessions where user_pseudo_id = ?",
         [pseudo_id],
+    )
+    out["renamed_after"] = query(
+        home,
+        "select distinct attribution.campaign from marts.fct_attribution as attribution"
+        " inner join intermediate.int_touchpoints as raw"
+        " on attribution.touchpoint_id = raw.touchpoint_id where raw.campaign = ?",
+        [campaign_id],
+    )
+    out["moved_after"] = query(
+        home,
+        "select distinct touchpoints.account_id from marts.fct_touchpoints as touchpoints"
+        " inner join intermediate.int_people_resolved as people"
+        " on touchpoints.person_key = people.person_key where people.contact_id = ?",
+        [moved],
     )
     out["full"] = full_refresh(home, dagster_home)
     return out
@@ -137,3 +205,9 @@ def test_a_restated_report_a_reexported_line_and_an_identity_change_equal_a_full
         [restated["login"]["customer_id"]],
     )
     assert after == customer_person
+    # the renamed campaign: every attribution row crediting a touch of the id carries the new
+    # name (fct_attribution rebuilt those conversions, no others needed a full rebuild)
+    assert restated["renamed_before"] > 0
+    assert restated["renamed_after"] == [(restated["renamed"]["name"].lower(),)]
+    # the moved contact: the person's touchpoints carry the new account
+    assert restated["moved_after"] == [(restated["moved_contact"]["account_id"],)]
