@@ -28,6 +28,7 @@ from pipelines.clv.models import (
     Fit,
     discounted_value,
     expected_purchases,
+    expected_purchases_by_horizon,
     expected_spend,
     fit_bgnbd,
     fit_gamma_gamma,
@@ -295,12 +296,16 @@ def holdout_comparison(
     if s.empty or holdout_days <= 0:
         return _holdout_frame(rows, cal_end, as_of, outcome.status)
     weeks = math.ceil(holdout_days / DAYS_PER_WEEK)
-    previous = np.zeros(len(s))
+    ends = [min(cal_end + pd.Timedelta(days=7 * week), as_of) for week in range(1, weeks + 1)]
+    if fitted:  # every week's cumulative expectation per customer in one evaluation
+        horizons = [(end - cal_end).days / DAYS_PER_WEEK for end in ends]
+        weekly = np.diff(
+            expected_purchases_by_horizon(params, horizons, x, t_x, T), axis=0, prepend=0.0
+        ).sum(axis=1)
     cumulative_actual = 0
     cumulative_predicted = 0.0
-    for week in range(1, weeks + 1):
+    for week, end in enumerate(ends, start=1):
         start = cal_end + pd.Timedelta(days=7 * (week - 1))
-        end = min(cal_end + pd.Timedelta(days=7 * week), as_of)
         actual = int(
             (
                 (in_holdout["transaction_date"] > start) & (in_holdout["transaction_date"] <= end)
@@ -309,9 +314,7 @@ def holdout_comparison(
         cumulative_actual += actual
         predicted = None
         if fitted:
-            current = expected_purchases(params, (end - cal_end).days / DAYS_PER_WEEK, x, t_x, T)
-            predicted = float((current - previous).sum())
-            previous = current
+            predicted = float(weekly[week - 1])
             cumulative_predicted += predicted
         rows.append(
             {
