@@ -7,6 +7,7 @@ after it (tag ``after_ml``, pipelines/transform/dbt_cluster_assets.py).
 """
 
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -16,14 +17,20 @@ from pipelines.attribution.warehouse import (
     CREDITS_TABLE,
     ML_SCHEMA,
     connect,
+    input_fingerprints,
     read_journeys,
     write_credits,
 )
 from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.signatures import code_version, step_signature, unchanged
 
 GROUP = "attribution_ml"
 UPSTREAM = [dg.AssetKey("fct_conversions"), dg.AssetKey("fct_touchpoints")]
+STEP = CREDITS_TABLE
+# the models' code: this package's sources and the libraries the credits depend on
+CODE_VERSION = code_version(Path(__file__).parent, ("numpy", "pandas", "scipy"))
+KEPT = "inputs unchanged: kept"
 
 
 def _effects_markdown(result) -> dg.MetadataValue:
@@ -43,6 +50,7 @@ def build_attribution_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefini
         deps=UPSTREAM,
         group_name=GROUP,
         kinds={"python", "duckdb"},
+        code_version=CODE_VERSION,
         pool=WAREHOUSE_POOL,
         description=(
             "Markov removal-effect and Shapley channel credits of every conversion with "
@@ -57,10 +65,24 @@ def build_attribution_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefini
         spec = attribution_spec(config)
         started = time.perf_counter()
         with connect(segmart.paths.warehouse, config.get("duckdb")) as con:
+            signature = step_signature(CODE_VERSION, repr(spec), input_fingerprints(con))
+            if unchanged(con, ML_SCHEMA, STEP, signature, [CREDITS_TABLE]):
+                rows = con.execute(f"select count(*) from {ML_SCHEMA}.{CREDITS_TABLE}").fetchone()
+                context.log.info(f"attribution: {KEPT} ({rows[0]} channel credits)")
+                return dg.MaterializeResult(
+                    metadata={
+                        "dagster/row_count": rows[0],
+                        "table": f"{ML_SCHEMA}.{CREDITS_TABLE}",
+                        "seconds": round(time.perf_counter() - started, 2),
+                        "markov_order": spec.markov_order,
+                        "result": KEPT,
+                    },
+                    data_version=dg.DataVersion(signature),
+                )
             journeys = read_journeys(con)
             result = fit(journeys, spec)
             # written even when empty, so fct_attribution sees no stale credits
-            relation, rows = write_credits(con, result.credits)
+            relation, rows = write_credits(con, result.credits, signature=(STEP, signature))
         seconds = time.perf_counter() - started
         context.log.info(
             f"attribution: {rows} channel credits for {len(result.summary)} conversion types "
@@ -74,7 +96,9 @@ def build_attribution_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefini
                 "markov_order": spec.markov_order,
                 "by_conversion_type": dg.MetadataValue.json(result.summary),
                 "removal_effects": _effects_markdown(result),
-            }
+                "result": "inputs changed: refitted",
+            },
+            data_version=dg.DataVersion(signature),
         )
 
     return attribution_channel_credits

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.attribution.journeys import Journeys
+from pipelines.core.signatures import query_fingerprint, record_signature
 
 ML_SCHEMA = "ml"
 CREDITS_TABLE = "attribution_channel_credits"
@@ -34,18 +35,22 @@ class MissingMartError(RuntimeError):
     """fct_conversions / fct_touchpoints are not in the warehouse yet (build dbt first)."""
 
 
-JOURNEYS_SQL = """
-create or replace temp table attribution_journeys as
-with
-conversions as (
+# exactly what the journeys read of the two marts (also fingerprinted: input_fingerprints)
+CONVERSIONS_SQL = """
     select conversion_key, conversion_type, person_key, account_id, converted_at,
         window_start_at
     from marts.fct_conversions
-),
-touchpoints as (
+"""
+TOUCHPOINTS_SQL = """
     select touchpoint_id, person_key, account_id, touched_at, channel
     from marts.fct_touchpoints
-),
+"""
+
+JOURNEYS_SQL = f"""
+create or replace temp table attribution_journeys as
+with
+conversions as ({CONVERSIONS_SQL}),
+touchpoints as ({TOUCHPOINTS_SQL}),
 matches as (
     select conversions.conversion_key, touchpoints.touchpoint_id
     from conversions
@@ -132,6 +137,19 @@ order by type_ids.type_id, touches.journey_hash, touches.touched_at, touches.tou
 """
 
 
+def input_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """What read_journeys reads of the marts, fingerprinted (pipelines/core/signatures.py)."""
+    missing = _missing_marts(con)
+    if missing:
+        raise MissingMartError(
+            f"{', '.join(missing)} not in the warehouse: build the dbt models before attribution"
+        )
+    return {
+        "marts.fct_conversions": query_fingerprint(con, CONVERSIONS_SQL),
+        "marts.fct_touchpoints": query_fingerprint(con, TOUCHPOINTS_SQL),
+    }
+
+
 class HashCollisionError(RuntimeError):
     """Two journeys of one conversion type share a hash (about 1 in 10^8 at 10^5 journeys)."""
 
@@ -193,9 +211,14 @@ def read_journeys(con: duckdb.DuckDBPyConnection) -> dict[str, Journeys]:
     return out
 
 
-def write_credits(con: duckdb.DuckDBPyConnection, credits: pd.DataFrame) -> tuple[str, int]:
+def write_credits(
+    con: duckdb.DuckDBPyConnection,
+    credits: pd.DataFrame,
+    signature: tuple[str, str] | None = None,
+) -> tuple[str, int]:
     """Replace ``ml.attribution_channel_credits`` with ``credits`` (conversion_key,
-    conversion_type, attribution_model, channel, channel_credit) in one transaction."""
+    conversion_type, attribution_model, channel, channel_credit) in one transaction, with the
+    (step, signature) of their inputs recorded in it."""
     relation = f"{ML_SCHEMA}.{CREDITS_TABLE}"
     con.register("attribution_credits", credits)
     con.execute("begin transaction")
@@ -212,6 +235,8 @@ def write_credits(con: duckdb.DuckDBPyConnection, credits: pd.DataFrame) -> tupl
             "order by conversion_key, attribution_model, channel"
         )
         rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+        if signature is not None:
+            record_signature(con, ML_SCHEMA, *signature)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -5,19 +5,35 @@ dbt builds ``fct_orders`` and ``int_as_of_date`` → this asset fits the models 
 ``dim_customers`` (the CLV columns), ``fct_clv_holdout`` and ``kpi_clv_segments`` (tag
 ``after_ml``, built by the same dbt step as the k-means marts). The asset keys (``ml/<table>``)
 are the keys the dbt translator gives those sources. A run on thin data does not fail: the
-statuses say why, the predictions are nulls (see predict.py).
+statuses say why, the predictions are nulls (see predict.py). When the purchases, the as-of
+date, ``clv:`` and the code have the signature stored with the tables, they are kept as they
+are (no fit, no write; metadata ``result: inputs unchanged: kept``; pipelines/core/signatures.py).
 """
+
+from pathlib import Path
 
 import dagster as dg
 
 from pipelines.clv.config import clv_spec
 from pipelines.clv.predict import run_clv
-from pipelines.clv.warehouse import ML_SCHEMA, connect, read_purchases, write_tables
+from pipelines.clv.warehouse import (
+    ML_SCHEMA,
+    TABLES,
+    connect,
+    input_fingerprints,
+    read_purchases,
+    write_tables,
+)
 from pipelines.core.gate import UpstreamGate
 from pipelines.core.resources import WAREHOUSE_POOL, SegmartHome
+from pipelines.core.signatures import code_version, step_signature, unchanged
 
 GROUP = "clv_ml"
 UPSTREAM = [dg.AssetKey("fct_orders"), dg.AssetKey("int_as_of_date")]
+STEP = "customer_clv"
+# the fit's code: this package's sources and the libraries the numbers depend on
+CODE_VERSION = code_version(Path(__file__).parent, ("numpy", "scipy", "pandas"))
+KEPT = "inputs unchanged: kept"
 
 
 def _fit_metadata(fits, name: str) -> dict:
@@ -35,6 +51,26 @@ def _fit_metadata(fits, name: str) -> dict:
     return out
 
 
+def _kept(context: dg.AssetExecutionContext, con, signature: str):
+    """Materializations of the tables kept as they are (their inputs and code did not change
+    since the run that wrote them): row counts and the fits' statuses read back."""
+    statuses = dict(con.execute(f"select fit_name, status from {ML_SCHEMA}.clv_fits").fetchall())
+    context.log.info(
+        f"CLV: {KEPT} (the purchases, the as-of date, clv: and the code are those of the run "
+        f"that wrote ml.customer_clv; fit {statuses.get('prediction')})"
+    )
+    for table in TABLES:
+        rows = con.execute(f"select count(*) from {ML_SCHEMA}.{table}").fetchone()[0]
+        metadata = {"dagster/row_count": rows, "table": f"{ML_SCHEMA}.{table}", "result": KEPT}
+        if table in ("customer_clv", "clv_holdout"):
+            metadata["status"] = statuses.get(
+                "prediction" if table == "customer_clv" else "holdout"
+            )
+        yield dg.MaterializeResult(
+            asset_key=[ML_SCHEMA, table], metadata=metadata, data_version=dg.DataVersion(signature)
+        )
+
+
 def build_clv_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
     gate = gate or UpstreamGate()
 
@@ -44,6 +80,7 @@ def build_clv_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
             deps=UPSTREAM,
             group_name=GROUP,
             kinds={"scipy", "duckdb"},
+            code_version=CODE_VERSION,
             description=description,
         )
 
@@ -70,12 +107,17 @@ def build_clv_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
         config = segmart.config()
         spec_ = clv_spec(config)
         with connect(segmart.paths.warehouse, config.get("duckdb")) as con:
+            signature = step_signature(CODE_VERSION, repr(spec_), input_fingerprints(con))
+            if unchanged(con, ML_SCHEMA, STEP, signature, list(TABLES)):
+                yield from _kept(context, con, signature)
+                return
             purchases, as_of = read_purchases(con)
             run = run_clv(purchases, as_of if as_of is not None else "1970-01-01", spec_)
             # written even when nothing fitted, so the marts downstream never show stale rows
             written = write_tables(
                 con,
                 {"customer_clv": run.customers, "clv_holdout": run.holdout, "clv_fits": run.fits},
+                signature=(STEP, signature),
             )
         prediction = _fit_metadata(run.fits, "prediction")
         holdout = _fit_metadata(run.fits, "holdout")
@@ -99,7 +141,9 @@ def build_clv_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
                     {str(k): int(v) for k, v in statuses.items()}
                 ),
                 "table": written[0],
+                "result": "inputs changed: refitted",
             },
+            data_version=dg.DataVersion(signature),
         )
         yield dg.MaterializeResult(
             asset_key=[ML_SCHEMA, "clv_holdout"],
@@ -108,11 +152,18 @@ def build_clv_asset(gate: UpstreamGate | None = None) -> dg.AssetsDefinition:
                 "status": holdout["status"],
                 "fit": dg.MetadataValue.json(holdout),
                 "table": written[1],
+                "result": "inputs changed: refitted",
             },
+            data_version=dg.DataVersion(signature),
         )
         yield dg.MaterializeResult(
             asset_key=[ML_SCHEMA, "clv_fits"],
-            metadata={"dagster/row_count": len(run.fits), "table": written[2]},
+            metadata={
+                "dagster/row_count": len(run.fits),
+                "table": written[2],
+                "result": "inputs changed: refitted",
+            },
+            data_version=dg.DataVersion(signature),
         )
 
     return _clv

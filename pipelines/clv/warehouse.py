@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipelines.core.signatures import query_fingerprint, record_signature
+
 ML_SCHEMA = "ml"
 ORDERS_RELATION = "marts.fct_orders"
 AS_OF_RELATION = "intermediate.int_as_of_date"
@@ -73,6 +75,22 @@ TABLES = {
 }
 
 
+AS_OF_SQL = f"select max(as_of_date) from {AS_OF_RELATION}"
+# the orders dim_customers counts, up to the as-of date (parameter)
+PURCHASES_SQL = f"""
+    select
+        cast(customer_key as varchar) as customer_key,
+        cast(order_date as date) as transaction_date,
+        cast(net_revenue as double) as value,
+        cast(gross_profit as double) as gross_profit
+    from {ORDERS_RELATION}
+    where customer_key is not null
+        and is_purchase
+        and not is_cancelled
+        and order_date <= ?
+"""
+
+
 class MissingMartError(RuntimeError):
     """The orders mart or the as-of date is not in the warehouse yet (build dbt first)."""
 
@@ -101,31 +119,36 @@ def read_purchases(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.Tim
             raise MissingMartError(
                 f"{relation} is not in the warehouse: build the dbt models before the CLV fit"
             )
-    as_of = con.execute(f"select max(as_of_date) from {AS_OF_RELATION}").fetchone()[0]
+    as_of = con.execute(AS_OF_SQL).fetchone()[0]
     if as_of is None:
         return pd.DataFrame(columns=["customer_key", "transaction_date", "value"]), None
     frame = con.execute(
-        f"""
-        select
-            cast(customer_key as varchar) as customer_key,
-            cast(order_date as date) as transaction_date,
-            cast(net_revenue as double) as value,
-            cast(gross_profit as double) as gross_profit
-        from {ORDERS_RELATION}
-        where customer_key is not null
-            and is_purchase
-            and not is_cancelled
-            and order_date <= ?
-        order by customer_key, order_date, order_id
-        """,
-        [as_of],
+        f"{PURCHASES_SQL} order by customer_key, order_date, order_id", [as_of]
     ).df()
     frame["value"] = frame["value"].fillna(0.0)
     return frame, pd.Timestamp(as_of)
 
 
-def write_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> list[str]:
-    """Replace ``ml.customer_clv``, ``ml.clv_holdout`` and ``ml.clv_fits`` atomically."""
+def input_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """What read_purchases reads, fingerprinted (pipelines/core/signatures.py): the as-of date
+    and the purchase rows up to it."""
+    for relation in (ORDERS_RELATION, AS_OF_RELATION):
+        if not _exists(con, relation):
+            raise MissingMartError(
+                f"{relation} is not in the warehouse: build the dbt models before the CLV fit"
+            )
+    as_of = con.execute(AS_OF_SQL).fetchone()[0]
+    purchases = query_fingerprint(con, PURCHASES_SQL, [as_of]) if as_of is not None else None
+    return {"as_of_date": str(as_of), "purchases": purchases}
+
+
+def write_tables(
+    con: duckdb.DuckDBPyConnection,
+    frames: dict[str, pd.DataFrame],
+    signature: tuple[str, str] | None = None,
+) -> list[str]:
+    """Replace ``ml.customer_clv``, ``ml.clv_holdout`` and ``ml.clv_fits`` atomically, with the
+    (step, signature) of their inputs recorded in the same transaction."""
     written = []
     con.execute("begin transaction")
     try:
@@ -143,6 +166,8 @@ def write_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
             finally:
                 con.unregister(name)
             written.append(f"{ML_SCHEMA}.{table}")
+        if signature is not None:
+            record_signature(con, ML_SCHEMA, *signature)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipelines.core.signatures import query_fingerprint, record_signature
 from pipelines.segments.config import ClusterSpec
 
 ML_SCHEMA = "ml"
@@ -42,7 +43,7 @@ def table_names(entity: str) -> tuple[str, str]:
     return f"{singular}_clusters", f"{singular}_cluster_profiles"
 
 
-def read_features(con: duckdb.DuckDBPyConnection, spec: ClusterSpec) -> pd.DataFrame:
+def _require(con: duckdb.DuckDBPyConnection, spec: ClusterSpec) -> None:
     schema, _, name = spec.relation.rpartition(".")
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
@@ -52,12 +53,27 @@ def read_features(con: duckdb.DuckDBPyConnection, spec: ClusterSpec) -> pd.DataF
         raise MissingMartError(
             f"{spec.relation} is not in the warehouse: build the dbt models before clustering"
         )
+
+
+def read_features(con: duckdb.DuckDBPyConnection, spec: ClusterSpec) -> pd.DataFrame:
+    _require(con, spec)
+    return con.execute(features_sql(spec)).df()
+
+
+def features_sql(spec: ClusterSpec) -> str:
+    """The query read_features runs: the key and the feature columns of the mart."""
     wanted = [spec.key, *spec.columns]
     bad = [c for c in wanted if not _IDENT.match(c)]
     if bad:
         raise ValueError(f"clusters.{spec.entity}: not plain column names: {bad}")
     columns = ", ".join(f'"{c}"' for c in wanted)
-    return con.execute(f"select {columns} from {_quoted(spec.relation)}").df()
+    return f"select {columns} from {_quoted(spec.relation)}"
+
+
+def input_fingerprints(con: duckdb.DuckDBPyConnection, spec: ClusterSpec) -> dict[str, object]:
+    """What read_features reads, fingerprinted (pipelines/core/signatures.py)."""
+    _require(con, spec)
+    return {spec.relation: query_fingerprint(con, features_sql(spec))}
 
 
 def write_tables(
@@ -65,8 +81,10 @@ def write_tables(
     entity: str,
     assignments: pd.DataFrame,
     profile: pd.DataFrame,
+    signature: tuple[str, str] | None = None,
 ) -> tuple[str, str]:
-    """Replace ``ml.<entity>_clusters`` and ``ml.<entity>_cluster_profiles`` atomically."""
+    """Replace ``ml.<entity>_clusters`` and ``ml.<entity>_cluster_profiles`` atomically, with
+    the (step, signature) of their inputs recorded in the same transaction."""
     clusters_table, profile_table = table_names(entity)
     key = assignments.columns[0]
     con.execute("begin transaction")
@@ -90,6 +108,8 @@ def write_tables(
             "cast(is_fit_feature as boolean) as is_fit_feature "
             "from profile_frame order by cluster_id, feature"
         )
+        if signature is not None:
+            record_signature(con, ML_SCHEMA, *signature)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
