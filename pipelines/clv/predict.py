@@ -27,7 +27,6 @@ from pipelines.clv.models import (
     GAMMA_GAMMA_PARAMS,
     Fit,
     discounted_value,
-    expected_purchases,
     expected_purchases_by_horizon,
     expected_spend,
     fit_bgnbd,
@@ -219,8 +218,10 @@ def predict_customers(outcome: FitOutcome, as_of, margin: float, spec: ClvSpec) 
     x, t_x, T = (s[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     young = (s["T"] * DAYS_PER_WEEK < spec.min_customer_history_days).to_numpy()
     out["probability_alive"] = probability_alive(params, x, t_x, T)
-    out["expected_purchases_90d"] = expected_purchases(params, 90 / DAYS_PER_WEEK, x, t_x, T)
-    out["expected_purchases_365d"] = expected_purchases(params, 365 / DAYS_PER_WEEK, x, t_x, T)
+    horizons = [90 / DAYS_PER_WEEK, 365 / DAYS_PER_WEEK]
+    in_90d, in_365d = expected_purchases_by_horizon(params, horizons, x, t_x, T)
+    out["expected_purchases_90d"] = in_90d
+    out["expected_purchases_365d"] = in_365d
     if outcome.spend_status == OK:
         monetary = s["monetary"].to_numpy(dtype=float)
         spend = expected_spend(outcome.spend.params, x, monetary)
@@ -277,7 +278,9 @@ def holdout_comparison(
     x, t_x, T = (s[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     params = outcome.purchases.params if fitted else None
     predicted_by_customer = (
-        expected_purchases(params, holdout_days / DAYS_PER_WEEK, x, t_x, T) if fitted else None
+        expected_purchases_by_horizon(params, [holdout_days / DAYS_PER_WEEK], x, t_x, T)[0]
+        if fitted
+        else None
     )
     rows.append(
         {
