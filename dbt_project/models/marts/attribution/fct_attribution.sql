@@ -1,12 +1,15 @@
 {{ config(
     materialized=segmart.incremental_materialization(),
     incremental_strategy='delete+insert',
-    unique_key='conversion_key',
+    unique_key=['conversion_key', 'attribution_model'],
     on_schema_change='fail',
     post_hook=[
         "{% if is_incremental() %}delete from {{ this }} where not exists (select 1 from "
         ~ "{{ ref('fct_conversions') }} as conversions where conversions.conversion_key = "
-        ~ "{{ this }}.conversion_key){% endif %}",
+        ~ "{{ this }}.conversion_key) or attribution_model not in ('first_touch', "
+        ~ "'last_touch', 'last_non_direct', 'linear', 'time_decay', 'position_based'"
+        ~ "{% if segmart.source_exists('ml', 'attribution_channel_credits') %}, 'markov', "
+        ~ "'shapley'{% endif %}){% endif %}",
     ],
 ) }}
 
@@ -21,20 +24,23 @@
     (pipelines/attribution) writes each conversion's credit per distinct channel of its path
     (source ml.attribution_channel_credits); a channel's credit is split equally over its
     touches on the path. Without that table (a plain dbt build) there are no such rows.
-    Incremental per conversion (docs/incremental.md): a conversion's rows are a function of its
-    own row in fct_conversions, the touchpoints matched into its window (their id, time,
-    channel, source, medium, campaign, direct flag) and its data-driven channel credits, so
-    each conversion carries the signature of those inputs (_attribution_signature); a run
-    rebuilds exactly the conversions whose signature differs from the one held (new ones,
-    late touches, a touch moved to another person or account, a renamed campaign, a person's
-    new account, new credits) and deletes the conversions that are gone (post-hook). The
-    result equals a full rebuild: no row depends on another conversion. -#}
+    Incremental per conversion and model (docs/incremental.md): the rows of a conversion and
+    model are a function of the conversion's row in fct_conversions, the touchpoints matched
+    into its window (their id, time, channel, source, medium, campaign, direct flag) and, for
+    markov and shapley, its credits of that model; so they carry the signature of those inputs
+    (_attribution_signature), and a run rebuilds exactly the (conversion, model) pairs whose
+    signature differs from the one held (new conversions, late touches, a touch moved to
+    another person or account, a renamed campaign, a person's new account, new data-driven
+    credits: those change for most conversions whenever the journeys do, so the rule models'
+    rows, 6 of 8, are the ones kept) and deletes the conversions and models that are gone
+    (post-hook). The result equals a full rebuild: no row depends on another conversion. -#}
 
 {%- set half_life_days = var('time_decay_half_life_days') %}
 {%- set has_channel_credits = segmart.source_exists('ml', 'attribution_channel_credits') %}
 {%- set models = [
     'first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'position_based',
 ] %}
+{%- set data_driven = ['markov', 'shapley'] if has_channel_credits else [] %}
 
 with
 
@@ -114,21 +120,32 @@ credit_signatures as (
 
     select
         conversion_key,
+        attribution_model,
         {{ segmart.hash_sum(segmart.row_hash([
-            'attribution_model', 'channel', 'round(channel_credit, 12)'])) }} as credits_hash
+            'channel', 'round(channel_credit, 12)'])) }} as credits_hash
     from channel_credits
-    group by conversion_key
+    group by conversion_key, attribution_model
+
+),
+
+model_names as (
+
+    {% for model in models + data_driven -%}
+    select '{{ model }}' as attribution_model
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
 signatures as (
 
-    {#- everything a conversion's rows are computed from; the vars and whether the
-        data-driven models exist enter every signature, so changing them rebuilds all. Money
+    {#- everything the rows of a conversion and model are computed from; the vars and whether
+        the data-driven models exist enter every signature, so changing them rebuilds all. Money
         and credits enter rounded (6 and 12 decimals): a sum's last bits vary with the order
         DuckDB's threads added it, which is no change of the conversion. -#}
     select
         all_conversions.conversion_key,
+        model_names.attribution_model,
         cast({{ segmart.row_hash([
             segmart.row_hash([
                 'all_conversions.conversion_key', 'all_conversions.conversion_id',
@@ -139,15 +156,18 @@ signatures as (
                 'round(all_conversions.gross_profit, 6)', 'all_conversions.is_new_customer',
                 'all_conversions.own_channel', 'all_conversions.own_campaign',
                 'all_conversions.motion']),
+            'model_names.attribution_model',
             'touch_signatures.touches_hash',
             'credit_signatures.credits_hash',
             "'" ~ half_life_days ~ "|" ~ has_channel_credits ~ "'",
         ]) }} as {{ dbt.type_string() }}) as attribution_signature
     from all_conversions
+    cross join model_names
     left join touch_signatures
         on all_conversions.conversion_key = touch_signatures.conversion_key
     left join credit_signatures
         on all_conversions.conversion_key = credit_signatures.conversion_key
+        and model_names.attribution_model = credit_signatures.attribution_model
 
 ),
 
@@ -157,30 +177,38 @@ held_signatures as (
 
     select
         conversion_key,
+        attribution_model,
         min(_attribution_signature) as attribution_signature
     from {{ this }}
-    group by conversion_key
+    group by conversion_key, attribution_model
 
 ),
 
 {%- endif %}
 
-conversions as (
+todo as (
 
-    {#- the conversions this run builds: all of them, or (incremental) those whose inputs
-        changed since the last build -#}
+    {#- the (conversion, model) pairs this run builds: all of them, or (incremental) those
+        whose inputs changed since the last build -#}
     select
-        all_conversions.*,
+        signatures.conversion_key,
+        signatures.attribution_model,
         signatures.attribution_signature
-    from all_conversions
-    inner join signatures
-        on all_conversions.conversion_key = signatures.conversion_key
+    from signatures
     {%- if is_incremental() %}
     left join held_signatures
         on signatures.conversion_key = held_signatures.conversion_key
+        and signatures.attribution_model = held_signatures.attribution_model
     where held_signatures.attribution_signature is null
         or held_signatures.attribution_signature <> signatures.attribution_signature
     {%- endif %}
+
+),
+
+conversions as (
+
+    select * from all_conversions
+    where conversion_key in (select conversion_key from todo)
 
 ),
 
@@ -318,6 +346,9 @@ raw_credits as (
         end as credit_raw
     from weighted
     cross join rule_models as attribution_models
+    inner join todo
+        on weighted.conversion_key = todo.conversion_key
+        and attribution_models.attribution_model = todo.attribution_model
 
     union all
 
@@ -331,6 +362,9 @@ raw_credits as (
         on weighted.conversion_key = channel_touches.conversion_key
         and weighted.touchpoint_id = channel_touches.touchpoint_id
     cross join data_driven_models
+    inner join todo
+        on weighted.conversion_key = todo.conversion_key
+        and data_driven_models.attribution_model = todo.attribution_model
     left join channel_credits
         on weighted.conversion_key = channel_credits.conversion_key
         and data_driven_models.attribution_model = channel_credits.attribution_model
@@ -423,6 +457,9 @@ unattributed as (
         cast(1 as decimal(20, 10)) as credit
     from conversions
     cross join attribution_models
+    inner join todo
+        on conversions.conversion_key = todo.conversion_key
+        and attribution_models.attribution_model = todo.attribution_model
     where not exists (
         select 1 from matches where matches.conversion_key = conversions.conversion_key
     )
@@ -474,10 +511,13 @@ final as (
         conversions.customer_key,
         conversions.account_id,
         conversions.motion,
-        conversions.attribution_signature as _attribution_signature
+        todo.attribution_signature as _attribution_signature
     from all_credits
     inner join conversions
         on all_credits.conversion_key = conversions.conversion_key
+    inner join todo
+        on all_credits.conversion_key = todo.conversion_key
+        and all_credits.attribution_model = todo.attribution_model
 
 )
 
