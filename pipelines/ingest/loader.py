@@ -311,7 +311,8 @@ def _run_ingest(
     handled = manifest.handled_index()
     rematch = rematch_needed(paths, mset)
     con = sandbox()  # one sandbox per run: connecting costs more than typing a small file
-    batcher = Batcher(con, paths, manifest, sets=SetLoader(paths.landing) if set_based else None)
+    sets = SetLoader(paths.landing, mset=mset) if set_based else None
+    batcher = Batcher(con, paths, manifest, sets=sets)
     # Oldest first, so that when two versions of an export land together the newer one gets
     # the later _ingested_at (each file gets its own timestamp) and wins deduplication.
     files = sorted(landing_files(paths.landing), key=lambda p: (p.stat().st_mtime_ns, str(p)))
@@ -386,7 +387,7 @@ class ReadAhead:
         while self.todo and len(self.futures) < READ_AHEAD_FILES:
             path = self.todo.pop()
             self.futures[path] = self.pool.submit(
-                SourceFile, path, self.options, csv_probe_rows=self.probe_rows
+                SourceFile, path, self.options, probe_rows=self.probe_rows
             )
 
     def take(self, path: Path) -> Future | None:
@@ -496,8 +497,12 @@ def _ingest_readings(
         if ahead is not None:  # opened by ReadAhead with the same options
             probe = ahead.result()
         else:
-            probe = SourceFile(path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows)
+            probe = SourceFile(path, ReaderOptions(gzip=limits), probe_rows=probe_rows)
         readings = choose_readings(mset, rel, probe.header)
+        if probe_rows and probe.info.format == "jsonl" and any(r.mapping is None for r in readings):
+            # the keys of a JSON-lines probe's first lines matched no mapping: all its keys
+            probe = SourceFile(path, ReaderOptions(gzip=limits))
+            readings = choose_readings(mset, rel, probe.header)
     except EmptyFile:
         result = new_result(reason="empty file: nothing to load")  # e.g. a day without events
         manifest.write(result.to_dict())
@@ -547,7 +552,7 @@ def _ingest_readings(
                 else SourceFile(
                     path,
                     ReaderOptions(gzip=limits),
-                    csv_probe_rows=probe_rows,
+                    probe_rows=probe_rows,
                 )
             )
             source, plan = open_reading(path, mapping, source, limits)
@@ -577,10 +582,13 @@ def open_reading(path: Path, mapping: Mapping, source: SourceFile, limits: GzipL
         source = SourceFile(
             path,
             dataclasses.replace(mapping.reader, gzip=limits),
-            csv_probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
+            probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
         )
     plan = make_plan(mapping, source.header, source.info.delimiter, source.info.preamble)
-    if plan.missing_required:
+    # a JSON-lines probe holds its first lines' keys only: a required column may come later
+    # (the whole file's header decides: FileJob.replan, setjson.settle)
+    partial = source.info.format == "jsonl" and source.options.chunk_rows != DEFAULT_CHUNK_ROWS
+    if plan.missing_required and not partial:
         raise FileRejected("; ".join(plan.missing_required))
     if mapping.drift_policy == "reject" and plan.unmapped:
         raise FileRejected(
@@ -734,6 +742,24 @@ class FileJob:
         self.agg = Aggregator(plan.mapping, ent) if plan.mapping.aggregate else None
         self.identifying = identifying_columns(plan.mapping)
         self.identified = not self.identifying
+
+    def replan(self) -> None:
+        """Plan the reading again on the whole file's header (a JSON-lines probe held only
+        its first lines' keys): drift notes, the columns and the SQL of the whole file."""
+        src = self.source
+        plan = make_plan(self.plan.mapping, src.header, src.info.delimiter, src.info.preamble)
+        if plan.missing_required:  # as open_reading rejects it: before reader and drift
+            self.result.reader, self.result.drift = "", []
+            raise FileRejected("; ".join(plan.missing_required))
+        if self.plan.mapping.drift_policy == "reject" and plan.unmapped:
+            raise FileRejected(
+                f"schema drift (policy reject): unexpected column(s) {', '.join(plan.unmapped)}"
+            )
+        plan.date_order = self.plan.date_order
+        self.plan = plan
+        self.result.drift = plan.drift_notes
+        self.columns = sql_columns(plan)
+        self.sql = compile_sql(plan, [ROW_COLUMN, *LINEAGE_COLUMNS, *self.columns])
 
     @classmethod
     def rejected(cls, path, rel, file_hash, result, paths) -> FileJob:
@@ -902,13 +928,15 @@ class Batcher:
             if job.source.options.chunk_rows != DEFAULT_CHUNK_ROWS:  # a probe: open it whole
                 opts = dataclasses.replace(job.source.options, chunk_rows=DEFAULT_CHUNK_ROWS)
                 job.source = SourceFile(job.path, opts)
+                if job.source.info.format == "jsonl":  # the probe saw the first lines' keys
+                    job.replan()
             for k, chunk in enumerate(job.source.chunks()):
                 if k == 1:  # more than one chunk: keep the file's row order, no batching
                     self.flush_groups()
                 self._add(job, chunk)
                 if k >= 1:
                     self.flush_groups()
-        except (ReadError, UnicodeError) as exc:  # unreadable further down the file
+        except (ReadError, UnicodeError, FileRejected) as exc:  # unreadable further down
             job.fail(exc)
         job.read_all = True
         if job.pending == 0:

@@ -367,12 +367,13 @@ class SourceFile:
         options: ReaderOptions | None = None,
         *,
         vectorised_json: bool = True,
-        csv_probe_rows: int | None = None,
+        probe_rows: int | None = None,
     ):
         """``vectorised_json=False`` parses JSON lines one by one (the reference path that
         the vectorised one is tested and benchmarked against); the output is the same.
-        ``csv_probe_rows``: a delimited file's first chunk has only this many rows (the
-        loader's probe of a file the set-based scan may read; the header is the same)."""
+        ``probe_rows``: a delimited or JSON-lines file's first chunk has only this many
+        rows (the loader's probe of a file the set-based scan may read; a delimited file's
+        header is the same, a JSON-lines file's holds the keys of those lines only)."""
         self.path = Path(path)
         self.options = options or ReaderOptions()
         self.vectorised_json = vectorised_json
@@ -391,8 +392,8 @@ class SourceFile:
             stream.close()
         if self.options.format:
             fmt = self.options.format
-        if csv_probe_rows and fmt == "csv":
-            self.options = dataclasses.replace(self.options, chunk_rows=csv_probe_rows)
+        if probe_rows and fmt in ("csv", "jsonl"):
+            self.options = dataclasses.replace(self.options, chunk_rows=probe_rows)
         self.info = FileInfo(format=fmt, compression=compression)
         self._iter: Iterator[SourceChunk] = self._make_iterator()
         # Prime the first chunk: header detection (and JSON keys) happen while reading it.
