@@ -53,3 +53,16 @@
 {% macro surrogate_key(expr) -%}
     md5({{ expr }})
 {%- endmacro %}
+
+{#- A struct of the named expressions (`fields`: a dict name -> SQL expression, in order);
+    read a field with `<column>.<name>`. Structs compare field by field: min() of a struct
+    whose first fields are an ordering key (e.g. event_at, event_id) is the whole first row. -#}
+{% macro named_struct(fields) -%}
+    {{ return(adapter.dispatch('named_struct', 'segmart')(fields)) }}
+{%- endmacro %}
+{% macro default__named_struct(fields) -%}
+    struct_pack({% for name, expr in fields.items() %}{{ name }} := {{ expr }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+{% macro spark__named_struct(fields) -%}
+    named_struct({% for name, expr in fields.items() %}'{{ name }}', {{ expr }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}

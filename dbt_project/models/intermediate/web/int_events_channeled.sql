@@ -14,29 +14,35 @@
     replaces them by event_id. The person is not stored here (a visitor who logs in later changes the person
     of all their earlier events): readers resolve it with the current int_identity. -#}
 
+{#- the events this run builds: those loaded since the last build (all on a full build) -#}
+{%- set loaded = segmart.loaded_since_last_build() if is_incremental() else 'true' %}
+
 with
 
 events as (
 
     select * from {{ ref('int_events_sourced') }}
-    {%- if is_incremental() %}
-    where {{ segmart.loaded_since_last_build() }}
-    {%- endif %}
+    where {{ loaded }}
 
 ),
 
+{#- The lookups below read int_events_sourced itself, narrowly: a second reader of the CTE
+    events would make an engine materialise every column of it. #}
 observed as (
 
     select traffic_source_raw, traffic_medium_raw, traffic_campaign_raw
-    from events
+    from {{ ref('int_events_sourced') }}
+    where {{ loaded }}
     union
     select session_source_raw, session_medium_raw, session_campaign_raw
-    from events
-    where has_session_source
+    from {{ ref('int_events_sourced') }}
+    where {{ loaded }}
+        and has_session_source
     union
     select first_user_source_raw, first_user_medium_raw, first_user_campaign_raw
-    from events
-    where has_first_user_source
+    from {{ ref('int_events_sourced') }}
+    where {{ loaded }}
+        and has_first_user_source
 
 ),
 
@@ -55,7 +61,9 @@ topic_matches as (
         topic_rules.page_topic,
         topic_rules.need,
         row_number() over (partition by paths.page_path order by topic_rules.rule_order) as match_rank
-    from (select distinct page_path from events) as paths
+    from (
+        select distinct page_path from {{ ref('int_events_sourced') }} where {{ loaded }}
+    ) as paths
     inner join topic_rules
         on {{ segmart.regex_matches('paths.page_path', 'topic_rules.path_pattern') }}
 

@@ -17,6 +17,9 @@
     of the event alone, so a run builds the events loaded since the last build and replaces
     them by event_id. -#}
 
+{#- the staged events this run builds: those loaded since the last build (all on a full build) -#}
+{%- set loaded = segmart.loaded_since_last_build() if is_incremental() else 'true' %}
+
 with
 
 events as (
@@ -25,9 +28,7 @@ events as (
         *,
         cast(event_at as date) as event_date
     from {{ ref('stg_web__events') }}
-    {%- if is_incremental() %}
-    where {{ segmart.loaded_since_last_build() }}
-    {%- endif %}
+    where {{ loaded }}
 
 ),
 
@@ -39,11 +40,14 @@ click_id_seed as (
 
 click_ids as (
 
+    {#- read from the staged table itself: a second reader of the CTE events would make an
+        engine materialise every staged column #}
     {%- set click_columns = ['gclid', 'msclkid', 'fbclid', 'ttclid', 'li_fat_id'] %}
     {% for column in click_columns %}
     select event_id, '{{ column }}' as click_id
-    from events
-    where {{ column }} is not null
+    from {{ ref('stg_web__events') }}
+    where {{ loaded }}
+        and {{ column }} is not null
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 

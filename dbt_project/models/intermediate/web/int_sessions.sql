@@ -29,31 +29,37 @@
     stale person on an old session. -#}
 
 {%- set timeout_seconds = var('session_timeout_minutes') | int * 60 %}
-
-with
-
-events as (
-
-    select
-        *,
-        case
-            when has_traffic_source
-                then traffic_source || '|' || traffic_medium || '|' || traffic_campaign
-        end as campaign_key,
-        case when source_session_id is null then 'visit' else 'export' end as session_kind
-    from {{ ref('int_events_channeled') }}
+{#- the events this run sessionises: every event (full build), else every event of a visitor
+    with an event loaded since the last build -#}
+{%- set events_of_run -%}
     {%- if is_incremental() %}
     where visitor_key in (
         select visitor_key from {{ ref('int_events_channeled') }}
         where {{ segmart.loaded_since_last_build() }}
     )
+    {%- else %}
+    where true
     {%- endif %}
+{%- endset %}
 
-),
+with
 
-fx as (
+{#- Only events without the export's own session id are sessionised here (timeout, campaign
+    change): two passes over each visitor's events in time order, on a narrow projection. An
+    export session is its id and needs no pass. #}
+visit_hits as (
 
-    select * from {{ ref('int_fx_rates_daily') }}
+    select
+        event_id,
+        event_at,
+        visitor_key,
+        case
+            when has_traffic_source
+                then traffic_source || '|' || traffic_medium || '|' || traffic_campaign
+        end as campaign_key
+    from {{ ref('int_events_channeled') }}
+    {{ events_of_run }}
+        and source_session_id is null
 
 ),
 
@@ -62,13 +68,13 @@ with_previous as (
     select
         *,
         lag(event_at) over (
-            partition by visitor_key, session_kind order by event_at, event_id
+            partition by visitor_key order by event_at, event_id
         ) as previous_event_at,
         {{ segmart.last_value_ignore_nulls('campaign_key') }} over (
-            partition by visitor_key, session_kind order by event_at, event_id
+            partition by visitor_key order by event_at, event_id
             rows between unbounded preceding and 1 preceding
         ) as previous_campaign_key
-    from events
+    from visit_hits
 
 ),
 
@@ -88,77 +94,95 @@ flagged as (
 
 ),
 
-numbered as (
+visits as (
 
     select
-        *,
-        sum(is_session_start) over (
-            partition by visitor_key, session_kind order by event_at, event_id
-            rows between unbounded preceding and current row
-        ) as visit_number
-    from flagged
+        event_id,
+        {{ segmart.surrogate_key("visitor_key || '|' || cast(visit_number as " ~ dbt.type_string() ~ ")") }} as session_id
+    from (
+        select
+            event_id,
+            visitor_key,
+            sum(is_session_start) over (
+                partition by visitor_key order by event_at, event_id
+                rows between unbounded preceding and current row
+            ) as visit_number
+        from flagged
+    ) as numbered
+
+),
+
+fx as (
+
+    select * from {{ ref('int_fx_rates_daily') }}
 
 ),
 
 keyed as (
 
     select
-        *,
+        events.*,
         case
-            when source_session_id is null
-                then {{ segmart.surrogate_key("visitor_key || '|' || cast(visit_number as " ~ dbt.type_string() ~ ")") }}
-            else {{ segmart.surrogate_key("visitor_key || '|ga:' || source_session_id") }}
-        end as session_id
-    from numbered
+            when events.source_session_id is null then visits.session_id
+            else {{ segmart.surrogate_key("events.visitor_key || '|ga:' || events.source_session_id") }}
+        end as session_id,
+        events.event_name = 'purchase' or events.transaction_id is not null as is_purchase
+    from {{ ref('int_events_channeled') }} as events
+    left join visits
+        on events.event_id = visits.event_id
+    {{ events_of_run }}
 
 ),
 
-sessioned as (
-
-    select
-        *,
-        row_number() over (
-            partition by session_id order by event_at, event_id
-        ) as session_event_number
-    from keyed
-
-),
-
-converted as (
-
-    select
-        sessioned.*,
-        case when sessioned.event_name = 'purchase' or sessioned.transaction_id is not null
-            then sessioned.revenue * coalesce(fx.rate_to_reporting, case
-                when sessioned.currency_code is null
-                    or sessioned.currency_code = upper('{{ var("reporting_currency") }}') then 1.0
-            end)
-        end as purchase_revenue_rc
-    from sessioned
-    left join fx
-        on cast(sessioned.event_at as date) = fx.date_day
-        and sessioned.currency_code = fx.currency_code
-
-),
-
+{#- One pass over the events per session: counts and sums, the first event (the smallest
+    (event_at, event_id): min of a struct compares field by field), the first one carrying
+    the export's session source and the first one carrying the user's first-acquisition
+    source, with their values. #}
 aggregated as (
 
     select
-        session_id,
-        visitor_key,
-        max(user_pseudo_id) as user_pseudo_id,
-        max(user_id) as user_id,
-        min(event_at) as started_at,
-        max(event_at) as ended_at,
+        keyed.session_id,
+        keyed.visitor_key,
+        max(keyed.user_pseudo_id) as user_pseudo_id,
+        max(keyed.user_id) as user_id,
+        min(keyed.event_at) as started_at,
+        max(keyed.event_at) as ended_at,
         count(*) as events,
-        cast(sum(case when event_name in ('page_view', 'pageview', 'screen_view') then 1 else 0 end) as bigint) as pageviews,
-        max(case when event_name = 'purchase' or transaction_id is not null then 1 else 0 end) = 1
-            as has_purchase,
-        sum(coalesce(purchase_revenue_rc, 0)) as purchase_revenue_rc,
-        count(distinct transaction_id) as transactions,
-        max(ingested_at) as ingested_at
-    from converted
-    group by session_id, visitor_key
+        cast(sum(case when keyed.event_name in ('page_view', 'pageview', 'screen_view') then 1 else 0 end) as bigint) as pageviews,
+        max(case when keyed.is_purchase then 1 else 0 end) = 1 as has_purchase,
+        sum(coalesce(case when keyed.is_purchase
+            then keyed.revenue * coalesce(fx.rate_to_reporting, case
+                when keyed.currency_code is null
+                    or keyed.currency_code = upper('{{ var("reporting_currency") }}') then 1.0
+            end)
+        end, 0)) as purchase_revenue_rc,
+        count(distinct keyed.transaction_id) as transactions,
+        max(keyed.ingested_at) as ingested_at,
+        min({{ segmart.named_struct({
+            'event_at': 'keyed.event_at',
+            'event_id': 'keyed.event_id',
+        }) }}) as first_event,
+        min(case when keyed.has_session_source then {{ segmart.named_struct({
+            'event_at': 'keyed.event_at',
+            'event_id': 'keyed.event_id',
+            'traffic_source': 'keyed.session_traffic_source',
+            'traffic_medium': 'keyed.session_traffic_medium',
+            'traffic_campaign': 'keyed.session_traffic_campaign',
+            'channel_group': 'keyed.session_channel_group',
+        }) }} end) as export_source,
+        min(case when keyed.has_first_user_source then {{ segmart.named_struct({
+            'event_at': 'keyed.event_at',
+            'event_id': 'keyed.event_id',
+            'source': 'keyed.first_user_source',
+            'medium': 'keyed.first_user_medium',
+            'campaign': 'keyed.first_user_campaign',
+            'channel_group': 'keyed.first_user_channel_group',
+        }) }} end) as first_user
+    from keyed
+    left join fx
+        on cast(keyed.event_at as date) = fx.date_day
+        and keyed.currency_code = fx.currency_code
+    group by keyed.session_id, keyed.visitor_key
 
 ),
 
@@ -173,39 +197,23 @@ numbered_sessions as (
 
 ),
 
+{#- the session's first event, for its landing page, source and device #}
 first_hits as (
 
-    select * from sessioned
-    where session_event_number = 1
-
-),
-
-export_sourced as (
-
-    {#- the session's first event carrying the source the export recorded for it -#}
     select
-        session_id,
-        session_traffic_source,
-        session_traffic_medium,
-        session_traffic_campaign,
-        session_channel_group,
-        row_number() over (partition by session_id order by event_at, event_id) as source_rank
-    from sessioned
-    where has_session_source
-
-),
-
-first_user_sourced as (
-
-    select
-        session_id,
-        first_user_source,
-        first_user_medium,
-        first_user_campaign,
-        first_user_channel_group,
-        row_number() over (partition by session_id order by event_at, event_id) as source_rank
-    from sessioned
-    where has_first_user_source
+        event_id,
+        page_path,
+        page_topic,
+        has_traffic_source,
+        traffic_source,
+        traffic_medium,
+        traffic_campaign,
+        channel_group,
+        click_id_type,
+        device_category,
+        country_code
+    from {{ ref('int_events_channeled') }}
+    {{ events_of_run }}
 
 ),
 
@@ -223,19 +231,19 @@ final as (
         {{ segmart.seconds_between('aggregated.started_at', 'aggregated.ended_at') }} as duration_seconds,
         first_hits.page_path as landing_page,
         first_hits.page_topic as landing_page_topic,
-        coalesce(export_sourced.session_traffic_source, first_hits.traffic_source) as source,
-        coalesce(export_sourced.session_traffic_medium, first_hits.traffic_medium) as medium,
-        coalesce(export_sourced.session_traffic_campaign, first_hits.traffic_campaign) as campaign,
-        coalesce(export_sourced.session_channel_group, first_hits.channel_group) as channel_group,
+        coalesce(aggregated.export_source.traffic_source, first_hits.traffic_source) as source,
+        coalesce(aggregated.export_source.traffic_medium, first_hits.traffic_medium) as medium,
+        coalesce(aggregated.export_source.traffic_campaign, first_hits.traffic_campaign) as campaign,
+        coalesce(aggregated.export_source.channel_group, first_hits.channel_group) as channel_group,
         case
-            when export_sourced.session_id is not null then 'export'
+            when aggregated.export_source is not null then 'export'
             when first_hits.has_traffic_source then 'hit'
             else 'none'
         end as source_origin,
-        first_user_sourced.first_user_source,
-        first_user_sourced.first_user_medium,
-        first_user_sourced.first_user_campaign,
-        first_user_sourced.first_user_channel_group,
+        aggregated.first_user.source as first_user_source,
+        aggregated.first_user.medium as first_user_medium,
+        aggregated.first_user.campaign as first_user_campaign,
+        aggregated.first_user.channel_group as first_user_channel_group,
         first_hits.click_id_type,
         first_hits.device_category,
         first_hits.country_code,
@@ -248,13 +256,7 @@ final as (
         aggregated.ingested_at
     from numbered_sessions as aggregated
     inner join first_hits
-        on aggregated.session_id = first_hits.session_id
-    left join export_sourced
-        on aggregated.session_id = export_sourced.session_id
-        and export_sourced.source_rank = 1
-    left join first_user_sourced
-        on aggregated.session_id = first_user_sourced.session_id
-        and first_user_sourced.source_rank = 1
+        on aggregated.first_event.event_id = first_hits.event_id
 
 )
 
