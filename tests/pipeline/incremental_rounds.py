@@ -34,8 +34,7 @@ INCREMENTAL = (
     "int_touchpoints",
 )
 INCREMENTAL_ORDERS = ("int_order_lines_converted",)
-INCREMENTAL_MARTS = ("fct_attribution",)  # rebuilt per conversion whose inputs changed
-INCREMENTAL_MODELS = INCREMENTAL + INCREMENTAL_ORDERS + INCREMENTAL_MARTS
+INCREMENTAL_MODELS = INCREMENTAL + INCREMENTAL_ORDERS
 LOADED_SINCE = "rows loaded since the last build"
 
 

@@ -10,8 +10,7 @@ every touchpoint whose utm_campaign holds the id, and the attribution rows credi
 to the new campaign key), a contact moved to another company (a HubSpot contacts re-export:
 the person's touchpoints and conversions move to the won deal's account whose touches attribution
 counts) and an NPS export (nothing new for the incremental models). The result
-is compared, mart by mart, with a full refresh of the same landing (fct_attribution is rebuilt
-per conversion whose inputs changed: the identity change and the rename reach it that way).
+is compared, mart by mart, with a full refresh of the same landing.
 A late day and a new day: test_partitions.py.
 """
 
@@ -206,7 +205,7 @@ def test_a_restated_report_a_reexported_line_and_an_identity_change_equal_a_full
     )
     assert after == customer_person
     # the renamed campaign: every attribution row crediting a touch of the id carries the new
-    # name (fct_attribution rebuilt those conversions, no others needed a full rebuild)
+    # name
     assert restated["renamed_before"] > 0
     assert restated["renamed_after"] == [(restated["renamed"]["name"].lower(),)]
     # the moved contact: the person's touchpoints carry the new account

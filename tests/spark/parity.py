@@ -90,12 +90,8 @@ class MartDiff:
 def compare_mart(
     name: str, left: pd.DataFrame, right: pd.DataFrame, rel_tol: float = 1e-6, abs_tol: float = 1e-6
 ) -> MartDiff:
-    """Compare one mart of engine ``left`` with ``right``. Bookkeeping columns (a leading
-    underscore, e.g. fct_attribution's ``_attribution_signature``: a hash each engine computes
-    with its own function) are not compared."""
+    """Compare one mart of engine ``left`` with ``right``."""
     diff = MartDiff(name)
-    left = left[[c for c in left.columns if not str(c).startswith("_")]]
-    right = right[[c for c in right.columns if not str(c).startswith("_")]]
     left_cols, right_cols = list(left.columns), list(right.columns)
     if sorted(left_cols) != sorted(right_cols):
         diff.problems.append(f"columns differ: {sorted(set(left_cols) ^ set(right_cols))}")

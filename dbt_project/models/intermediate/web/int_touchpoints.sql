@@ -15,10 +15,7 @@
     (int_sessions re-sessionised them) or whose person changed (a row held here whose device
     id / user id now resolves to another person, or to none: a login, a merge of two people),
     and replaces all of that visitor's rows. The result equals a full rebuild: every column is
-    a function of the visitor's sessions and of the identity map at their ids.
-    The identity map is joined in one place (`people`), once per distinct pair of ids: in an
-    incremental run those of the held rows (whose person is compared) and of the sessions of
-    the visitors with new sessions. -#}
+    a function of the visitor's sessions and of the identity map at their ids. -#}
 
 with
 
@@ -30,66 +27,29 @@ identity as (
 
 {%- if is_incremental() %}
 
-loaded_visitors as (
+held_people as (
 
-    select distinct visitor_key from {{ ref('int_sessions') }}
-    where {{ segmart.loaded_since_last_build() }}
-
-),
-
-held as (
-
-    select visitor_key, user_pseudo_id, user_id, person_key from {{ this }}
-
-),
-
-{%- endif %}
-
-id_pairs as (
-
-    {#- every (device id, user id) pair whose person this run needs -#}
-    {%- if is_incremental() %}
-    select user_pseudo_id, user_id from {{ ref('int_sessions') }}
-    where visitor_key in (select visitor_key from loaded_visitors)
-    union
-    select user_pseudo_id, user_id from held
-    {%- else %}
-    select distinct user_pseudo_id, user_id from {{ ref('int_sessions') }}
-    {%- endif %}
-
-),
-
-people as (
-
-    {#- an event's person is that of its device id, else of its user id, and a session's
-        events share its visitor key (device id, else user id): so this is the person of
-        every event of the session -#}
     select
-        id_pairs.user_pseudo_id,
-        id_pairs.user_id,
+        held.visitor_key,
+        held.person_key as held_person_key,
         coalesce(by_pseudo_id.person_key, by_user_id.person_key) as person_key
-    from id_pairs
+    from {{ this }} as held
     left join identity as by_pseudo_id
         on by_pseudo_id.identifier_type = 'user_pseudo_id'
-        and id_pairs.user_pseudo_id = by_pseudo_id.identifier_value
+        and held.user_pseudo_id = by_pseudo_id.identifier_value
     left join identity as by_user_id
         on by_user_id.identifier_type = 'user_id'
-        and id_pairs.user_id = by_user_id.identifier_value
+        and held.user_id = by_user_id.identifier_value
 
 ),
-
-{%- if is_incremental() %}
 
 touched_visitors as (
 
-    select visitor_key from loaded_visitors
+    select visitor_key from {{ ref('int_sessions') }}
+    where {{ segmart.loaded_since_last_build() }}
     union
-    select held.visitor_key
-    from held
-    inner join people
-        on held.user_pseudo_id is not distinct from people.user_pseudo_id
-        and held.user_id is not distinct from people.user_id
-    where held.person_key is distinct from people.person_key
+    select visitor_key from held_people
+    where held_person_key is distinct from person_key
 
 ),
 
@@ -106,15 +66,22 @@ sessions as (
 
 resolved as (
 
+    {#- an event's person is that of its device id, else of its user id, and a session's
+        events share its visitor key (device id, else user id): so this is the person of
+        every event of the session -#}
     select
         sessions.*,
-        people.person_key
+        coalesce(by_pseudo_id.person_key, by_user_id.person_key) as person_key
     from sessions
-    left join people
-        on sessions.user_pseudo_id is not distinct from people.user_pseudo_id
-        and sessions.user_id is not distinct from people.user_id
+    left join identity as by_pseudo_id
+        on by_pseudo_id.identifier_type = 'user_pseudo_id'
+        and sessions.user_pseudo_id = by_pseudo_id.identifier_value
+    left join identity as by_user_id
+        on by_user_id.identifier_type = 'user_id'
+        and sessions.user_id = by_user_id.identifier_value
 
 ),
+
 final as (
 
     select

@@ -1,18 +1,3 @@
-{{ config(
-    materialized=segmart.incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key=['conversion_key', 'attribution_model'],
-    on_schema_change='fail',
-    post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where not exists (select 1 from "
-        ~ "{{ ref('fct_conversions') }} as conversions where conversions.conversion_key = "
-        ~ "{{ this }}.conversion_key) or attribution_model not in ('first_touch', "
-        ~ "'last_touch', 'last_non_direct', 'linear', 'time_decay', 'position_based'"
-        ~ "{% if segmart.source_exists('ml', 'attribution_channel_credits') %}, 'markov', "
-        ~ "'shapley'{% endif %}){% endif %}",
-    ],
-) }}
-
 {#- Multi-touch attribution: every conversion credited to its touchpoints, once per model.
     One row per conversion x model x touchpoint (zero-credit touches kept so every model
     sees the same path). A conversion without touchpoints gets one row per model with
@@ -23,28 +8,16 @@
     Data-driven models markov and shapley: the Dagster asset ml/attribution_channel_credits
     (pipelines/attribution) writes each conversion's credit per distinct channel of its path
     (source ml.attribution_channel_credits); a channel's credit is split equally over its
-    touches on the path. Without that table (a plain dbt build) there are no such rows.
-    Incremental per conversion and model (docs/incremental.md): the rows of a conversion and
-    model are a function of the conversion's row in fct_conversions, the touchpoints matched
-    into its window (their id, time, channel, source, medium, campaign, direct flag) and, for
-    markov and shapley, its credits of that model; so they carry the signature of those inputs
-    (_attribution_signature), and a run rebuilds exactly the (conversion, model) pairs whose
-    signature differs from the one held (new conversions, late touches, a touch moved to
-    another person or account, a renamed campaign, a person's new account, new data-driven
-    credits: those change for most conversions whenever the journeys do, so the rule models'
-    rows, 6 of 8, are the ones kept) and deletes the conversions and models that are gone
-    (post-hook). The result equals a full rebuild: no row depends on another conversion. -#}
+    touches on the path. Without that table (a plain dbt build) there are no such rows. -#}
 
 {%- set half_life_days = var('time_decay_half_life_days') %}
-{%- set has_channel_credits = segmart.source_exists('ml', 'attribution_channel_credits') %}
 {%- set models = [
     'first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'position_based',
 ] %}
-{%- set data_driven = ['markov', 'shapley'] if has_channel_credits else [] %}
 
 with
 
-all_conversions as (
+conversions as (
 
     select * from {{ ref('fct_conversions') }}
 
@@ -70,7 +43,7 @@ person_matches as (
     select
         conversions.conversion_key,
         touchpoints.touchpoint_id
-    from all_conversions as conversions
+    from conversions
     inner join touchpoints
         on conversions.person_key = touchpoints.person_key
         and touchpoints.touched_at <= conversions.converted_at
@@ -84,7 +57,7 @@ account_matches as (
     select
         conversions.conversion_key,
         touchpoints.touchpoint_id
-    from all_conversions as conversions
+    from conversions
     inner join touchpoints
         on conversions.account_id = touchpoints.account_id
         and touchpoints.touched_at <= conversions.converted_at
@@ -93,131 +66,11 @@ account_matches as (
 
 ),
 
-all_matches as (
+matches as (
 
     select conversion_key, touchpoint_id from person_matches
     union
     select conversion_key, touchpoint_id from account_matches
-
-),
-
-touch_signatures as (
-
-    select
-        all_matches.conversion_key,
-        {{ segmart.hash_sum(segmart.row_hash([
-            'touchpoints.touchpoint_id', 'touchpoints.touched_at', 'touchpoints.channel',
-            'touchpoints.source', 'touchpoints.medium', 'touchpoints.campaign',
-            'touchpoints.is_direct'])) }} as touches_hash
-    from all_matches
-    inner join touchpoints
-        on all_matches.touchpoint_id = touchpoints.touchpoint_id
-    group by all_matches.conversion_key
-
-),
-
-credit_signatures as (
-
-    select
-        conversion_key,
-        attribution_model,
-        {{ segmart.hash_sum(segmart.row_hash([
-            'channel', 'round(channel_credit, 12)'])) }} as credits_hash
-    from channel_credits
-    group by conversion_key, attribution_model
-
-),
-
-model_names as (
-
-    {% for model in models + data_driven -%}
-    select '{{ model }}' as attribution_model
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-
-),
-
-signatures as (
-
-    {#- everything the rows of a conversion and model are computed from; the vars and whether
-        the data-driven models exist enter every signature, so changing them rebuilds all. Money
-        and credits enter rounded (6 and 12 decimals): a sum's last bits vary with the order
-        DuckDB's threads added it, which is no change of the conversion. -#}
-    select
-        all_conversions.conversion_key,
-        model_names.attribution_model,
-        cast({{ segmart.row_hash([
-            segmart.row_hash([
-                'all_conversions.conversion_key', 'all_conversions.conversion_id',
-                'all_conversions.conversion_type', 'all_conversions.person_key',
-                'all_conversions.customer_key', 'all_conversions.account_id',
-                'all_conversions.converted_at', 'all_conversions.conversion_month',
-                'all_conversions.window_start_at', 'round(all_conversions.revenue, 6)',
-                'round(all_conversions.gross_profit, 6)', 'all_conversions.is_new_customer',
-                'all_conversions.own_channel', 'all_conversions.own_campaign',
-                'all_conversions.motion']),
-            'model_names.attribution_model',
-            'touch_signatures.touches_hash',
-            'credit_signatures.credits_hash',
-            "'" ~ half_life_days ~ "|" ~ has_channel_credits ~ "'",
-        ]) }} as {{ dbt.type_string() }}) as attribution_signature
-    from all_conversions
-    cross join model_names
-    left join touch_signatures
-        on all_conversions.conversion_key = touch_signatures.conversion_key
-    left join credit_signatures
-        on all_conversions.conversion_key = credit_signatures.conversion_key
-        and model_names.attribution_model = credit_signatures.attribution_model
-
-),
-
-{%- if is_incremental() %}
-
-held_signatures as (
-
-    select
-        conversion_key,
-        attribution_model,
-        min(_attribution_signature) as attribution_signature
-    from {{ this }}
-    group by conversion_key, attribution_model
-
-),
-
-{%- endif %}
-
-todo as (
-
-    {#- the (conversion, model) pairs this run builds: all of them, or (incremental) those
-        whose inputs changed since the last build -#}
-    select
-        signatures.conversion_key,
-        signatures.attribution_model,
-        signatures.attribution_signature
-    from signatures
-    {%- if is_incremental() %}
-    left join held_signatures
-        on signatures.conversion_key = held_signatures.conversion_key
-        and signatures.attribution_model = held_signatures.attribution_model
-    where held_signatures.attribution_signature is null
-        or held_signatures.attribution_signature <> signatures.attribution_signature
-    {%- endif %}
-
-),
-
-conversions as (
-
-    select * from all_conversions
-    where conversion_key in (select conversion_key from todo)
-
-),
-
-matches as (
-
-    select all_matches.conversion_key, all_matches.touchpoint_id
-    from all_matches
-    inner join conversions
-        on all_matches.conversion_key = conversions.conversion_key
 
 ),
 
@@ -291,7 +144,7 @@ data_driven_models as (
 
     {#- both models once the attribution step has written its table (even with no credit
         at all: then every conversion is unattributed); none before it ever ran -#}
-    {% if has_channel_credits -%}
+    {% if segmart.source_exists('ml', 'attribution_channel_credits') -%}
     select 'markov' as attribution_model
     union all
     select 'shapley' as attribution_model
@@ -346,9 +199,6 @@ raw_credits as (
         end as credit_raw
     from weighted
     cross join rule_models as attribution_models
-    inner join todo
-        on weighted.conversion_key = todo.conversion_key
-        and attribution_models.attribution_model = todo.attribution_model
 
     union all
 
@@ -362,9 +212,6 @@ raw_credits as (
         on weighted.conversion_key = channel_touches.conversion_key
         and weighted.touchpoint_id = channel_touches.touchpoint_id
     cross join data_driven_models
-    inner join todo
-        on weighted.conversion_key = todo.conversion_key
-        and data_driven_models.attribution_model = todo.attribution_model
     left join channel_credits
         on weighted.conversion_key = channel_credits.conversion_key
         and data_driven_models.attribution_model = channel_credits.attribution_model
@@ -457,9 +304,6 @@ unattributed as (
         cast(1 as decimal(20, 10)) as credit
     from conversions
     cross join attribution_models
-    inner join todo
-        on conversions.conversion_key = todo.conversion_key
-        and attribution_models.attribution_model = todo.attribution_model
     where not exists (
         select 1 from matches where matches.conversion_key = conversions.conversion_key
     )
@@ -510,14 +354,10 @@ final as (
         conversions.person_key,
         conversions.customer_key,
         conversions.account_id,
-        conversions.motion,
-        todo.attribution_signature as _attribution_signature
+        conversions.motion
     from all_credits
     inner join conversions
         on all_credits.conversion_key = conversions.conversion_key
-    inner join todo
-        on all_credits.conversion_key = todo.conversion_key
-        and all_credits.attribution_model = todo.attribution_model
 
 )
 
