@@ -12,7 +12,8 @@ A step's **signature** is the sha256 of
 * its configuration (the validated spec, as text);
 * per input query (exactly the rows and columns the step reads): the row count and the sum of
   the rows' 64-bit DuckDB ``hash`` as an exact ``hugeint`` (independent of row order; any
-  changed, added, removed or repeated row changes it).
+  changed, added, removed or repeated row changes it), floating-point columns rounded to
+  FLOAT_DIGITS significant digits first (see there).
 
 It is stored in ``ml.step_signatures`` (step, signature, recorded_at) **in the same
 transaction** as the step's outputs (:func:`record_signature`), so the stored signature always
@@ -32,6 +33,13 @@ from pathlib import Path
 import duckdb
 
 SIGNATURES_TABLE = "step_signatures"
+# floating-point inputs are fingerprinted to this many significant digits (and -0.0 as 0.0):
+# dbt rebuilds of the same rows differ in the last bits of parallel float aggregates
+# (int_customers_profiled.return_rate: 433 of 27,744 values within 6e-16 relative between a
+# full and an incremental build of the same data, scale 1), which must not refit every run;
+# a change below ~1e-9 relative of a float input keeps the outputs
+FLOAT_DIGITS = 9
+FLOAT_FORMAT = f"%.{FLOAT_DIGITS - 1}e"
 
 
 def code_version(package_dir: Path, libraries: tuple[str, ...] = ()) -> str:
@@ -44,11 +52,23 @@ def code_version(package_dir: Path, libraries: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def query_fingerprint(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list:
-    """[rows, sum of the rows' hashes] of a query's result (its columns, types and values)."""
+    """[rows, sum of the rows' hashes] of a query's result (its columns, types and values;
+    floating-point values to FLOAT_DIGITS significant digits)."""
+    columns = con.execute(f"select * from ({sql}) as q limit 0", params or []).description
+    values = ", ".join(
+        f"printf('{FLOAT_FORMAT}', {_quote(name)} + 0.0) as {_quote(name)}"
+        if str(kind) in ("DOUBLE", "FLOAT")
+        else _quote(name)
+        for name, kind, *_ in columns
+    )
     count, total = con.execute(
-        f"select count(*), cast(coalesce(sum(cast(hash(q) as hugeint)), 0) as varchar) "
-        f"from ({sql}) as q",
+        f"select count(*), cast(coalesce(sum(cast(hash(r) as hugeint)), 0) as varchar) "
+        f"from (select {values} from ({sql}) as q) as r",
         params or [],
     ).fetchone()
     return [int(count), total]
