@@ -7,10 +7,11 @@ alternate over ``--repeat`` rounds so that load from other processes hits them a
 
 Variants:
 
-* ``python``: ``set_based=False`` — every file read by the vectorised Python reader
+* ``python``: the default (``json_set_based=False``) — every file read by the vectorised Python reader
   (``pyarrow.json`` + Arrow pivot), opened ahead on two threads (``loader.ReadAhead``): the
   GA4 path before the DuckDB one;
-* ``duckdb``: the default — GA4 files read by one ``read_json`` per group (``setjson.py``);
+* ``duckdb``: ``json_set_based=True`` — GA4 files read by one ``read_json`` per group
+  (``setjson.py``);
 * ``python-no-ahead`` / ``duckdb-no-ahead`` (``--read-ahead``): the same with
   ``READ_AHEAD_FILES = 0``, the read-ahead decision.
 
@@ -47,7 +48,7 @@ for path in sorted(landing.rglob("*")):
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, target)
 start = time.perf_counter()
-report = run_ingest(home, set_based=set_based == "1")
+report = run_ingest(home, json_set_based=set_based == "1")
 seconds = time.perf_counter() - start
 by = Counter()
 for f in report.files:

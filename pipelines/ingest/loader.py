@@ -73,6 +73,7 @@ MAX_OPEN_FILES = 2000  # files read and waiting for their batch to be typed
 SET_SCAN_BATCHES = 2  # rows waiting for a set-based scan, in batches (DEFAULT_CHUNK_ROWS)
 READ_AHEAD_THREADS = 2  # JSON-lines files opened (parsed, flattened) ahead, side by side
 READ_AHEAD_FILES = 4  # at most this many opened files waiting for the loop (bounded memory)
+JSON_PROBE_ROWS = 200  # lines of a JSON-lines probe when DuckDB reads JSON (json_set_based)
 JSONL_NAME = re.compile(r"\.(jsonl|ndjson|json)(\.gz)?$", re.IGNORECASE)
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 log = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ def run_ingest(
     entities: list[str] | None = None,
     progress: Progress | None = None,
     set_based: bool = True,
+    json_set_based: bool = False,
 ) -> IngestReport:
     """Load every new landing file of ``home`` (optionally only those of ``entities``).
 
@@ -231,6 +233,8 @@ def run_ingest(
     share a mapping and a header are typed together in one SQL query (see
     :class:`Batcher`). Each file gets its own raw/quarantine Parquet and manifest either way.
     ``set_based=False`` reads every file with the Python readers (the reference path).
+    ``json_set_based=True`` also reads GA4 JSON lines set-based (``setjson.py``); off by
+    default: it measured slower than the Python reader on the shared 2-core box (README).
     JSON lines (GA4) are read by the vectorised Python reader, opened ahead of the loop on
     two threads (:class:`ReadAhead`).
     """
@@ -245,7 +249,7 @@ def run_ingest(
     with exclusive_lock(paths.state / INGEST_LOCK, "ingest", log):
         try:
             with configured_dates(load_config(paths.root).get("ingest")):  # the date window
-                return _run_ingest(paths, wanted, progress, set_based)
+                return _run_ingest(paths, wanted, progress, set_based, json_set_based)
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise IngestDiskFull(
@@ -297,6 +301,7 @@ def _run_ingest(
     wanted: set[str] | None,
     progress: Progress | None,
     set_based: bool = True,
+    json_set_based: bool = False,
 ) -> IngestReport:
     mset = deep_check(load_mapping_set(paths.root), only_user=True)  # shipped ones are tested
     gzip_limits = GzipLimits.from_config(load_config(paths.root).get("ingest"))
@@ -311,7 +316,7 @@ def _run_ingest(
     handled = manifest.handled_index()
     rematch = rematch_needed(paths, mset)
     con = sandbox()  # one sandbox per run: connecting costs more than typing a small file
-    sets = SetLoader(paths.landing, mset=mset) if set_based else None
+    sets = SetLoader(paths.landing, mset=mset, json=json_set_based) if set_based else None
     batcher = Batcher(con, paths, manifest, sets=sets)
     # Oldest first, so that when two versions of an export land together the newer one gets
     # the later _ingested_at (each file gets its own timestamp) and wins deduplication.
@@ -344,6 +349,7 @@ def _run_ingest(
         [w[0] for w in work if not w[3] and JSONL_NAME.search(w[0].name)],
         ReaderOptions(gzip=gzip_limits),
         PROBE_ROWS if batcher.sets is not None else None,  # as _ingest_readings opens it
+        JSON_PROBE_ROWS if sets is not None and sets.json else None,
     )
     try:
         for i, (path, rel, records, unchanged) in enumerate(work, start=1):
@@ -376,9 +382,16 @@ class ReadAhead:
     chunk read), exactly what the loop would have opened itself; a reading error is raised
     by ``result()`` where the loop would have raised it."""
 
-    def __init__(self, paths: list[Path], options: ReaderOptions, probe_rows: int | None):
+    def __init__(
+        self,
+        paths: list[Path],
+        options: ReaderOptions,
+        probe_rows: int | None,
+        json_probe_rows: int | None = None,
+    ):
         self.todo = list(reversed(paths))
         self.options, self.probe_rows = options, probe_rows
+        self.json_probe_rows = json_probe_rows
         self.futures: dict[Path, Future] = {}
         self.pool = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="read-ahead")
         self._fill()
@@ -387,7 +400,11 @@ class ReadAhead:
         while self.todo and len(self.futures) < READ_AHEAD_FILES:
             path = self.todo.pop()
             self.futures[path] = self.pool.submit(
-                SourceFile, path, self.options, probe_rows=self.probe_rows
+                SourceFile,
+                path,
+                self.options,
+                probe_rows=self.probe_rows,
+                json_probe_rows=self.json_probe_rows,
             )
 
     def take(self, path: Path) -> Future | None:
@@ -493,13 +510,17 @@ def _ingest_readings(
     limits = gzip_limits or GzipLimits()
     # a delimited file the set-based scan may read is probed on its first rows only
     probe_rows = PROBE_ROWS if batcher.sets is not None else None
+    json_rows = JSON_PROBE_ROWS if batcher.sets is not None and batcher.sets.json else None
     try:
         if ahead is not None:  # opened by ReadAhead with the same options
             probe = ahead.result()
         else:
-            probe = SourceFile(path, ReaderOptions(gzip=limits), probe_rows=probe_rows)
+            probe = SourceFile(
+                path, ReaderOptions(gzip=limits), probe_rows=probe_rows, json_probe_rows=json_rows
+            )
         readings = choose_readings(mset, rel, probe.header)
-        if probe_rows and probe.info.format == "jsonl" and any(r.mapping is None for r in readings):
+        partial = probe.info.format == "jsonl" and probe.options.chunk_rows != DEFAULT_CHUNK_ROWS
+        if partial and any(r.mapping is None for r in readings):
             # the keys of a JSON-lines probe's first lines matched no mapping: all its keys
             probe = SourceFile(path, ReaderOptions(gzip=limits))
             readings = choose_readings(mset, rel, probe.header)
@@ -553,6 +574,7 @@ def _ingest_readings(
                     path,
                     ReaderOptions(gzip=limits),
                     probe_rows=probe_rows,
+                    json_probe_rows=json_rows,
                 )
             )
             source, plan = open_reading(path, mapping, source, limits)
@@ -583,6 +605,7 @@ def open_reading(path: Path, mapping: Mapping, source: SourceFile, limits: GzipL
             path,
             dataclasses.replace(mapping.reader, gzip=limits),
             probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
+            json_probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
         )
     plan = make_plan(mapping, source.header, source.info.delimiter, source.info.preamble)
     # a JSON-lines probe holds its first lines' keys only: a required column may come later

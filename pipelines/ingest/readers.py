@@ -368,12 +368,13 @@ class SourceFile:
         *,
         vectorised_json: bool = True,
         probe_rows: int | None = None,
+        json_probe_rows: int | None = None,
     ):
         """``vectorised_json=False`` parses JSON lines one by one (the reference path that
         the vectorised one is tested and benchmarked against); the output is the same.
-        ``probe_rows``: a delimited or JSON-lines file's first chunk has only this many
-        rows (the loader's probe of a file the set-based scan may read; a delimited file's
-        header is the same, a JSON-lines file's holds the keys of those lines only)."""
+        ``probe_rows`` / ``json_probe_rows``: a delimited / JSON-lines file's first chunk has
+        only this many rows (the loader's probe of a file the set-based scan may read; a
+        delimited file's header is the same, a JSON-lines file's holds those lines' keys)."""
         self.path = Path(path)
         self.options = options or ReaderOptions()
         self.vectorised_json = vectorised_json
@@ -392,8 +393,9 @@ class SourceFile:
             stream.close()
         if self.options.format:
             fmt = self.options.format
-        if probe_rows and fmt in ("csv", "jsonl"):
-            self.options = dataclasses.replace(self.options, chunk_rows=probe_rows)
+        rows = {"csv": probe_rows, "jsonl": json_probe_rows}.get(fmt)
+        if rows:
+            self.options = dataclasses.replace(self.options, chunk_rows=rows)
         self.info = FileInfo(format=fmt, compression=compression)
         self._iter: Iterator[SourceChunk] = self._make_iterator()
         # Prime the first chunk: header detection (and JSON keys) happen while reading it.

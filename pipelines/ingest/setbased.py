@@ -65,6 +65,9 @@ BATCH_ROWS = 50_000  # rows per Arrow batch streamed out of the typing query
 SHARDS = 2  # concurrent scans per group (each scan numbers its rows in one stream)
 SHARD_MIN_BYTES = 16 << 20  # a smaller group is one scan (planning a scan costs ~0.2 s)
 SHARD_MIN_LINES = 20_000  # JSON lines: a smaller group is one scan
+# JSON lines: one scan on 2 threads; two single-thread shards measured slower (41 vs 29 s for
+# 300 GA4 days on the shared 2-core box, load 9: the shards' Python work shares one GIL)
+JSON_SHARDS = 1
 MAX_GROUP_FILES = 2_000
 _QUARANTINE_EMPTY = QUARANTINE_SCHEMA.empty_table()
 _GLOB = re.compile(r"[*?\[\]{}]")
@@ -146,8 +149,11 @@ def _cell_sql(x: str, t: pa.DataType) -> str | None:
 class SetLoader:
     """Readings waiting for their set-based scan, grouped by typing SQL and header."""
 
-    def __init__(self, landing: Path, scan_rows: int = 2 * BATCH_ROWS, mset=None):
+    def __init__(
+        self, landing: Path, scan_rows: int = 2 * BATCH_ROWS, mset=None, json: bool = False
+    ):
         self.landing = Path(landing)
+        self.json = json  # GA4 JSON lines read set-based too (setjson.py; opt-in)
         self.mset = mset  # a JSON file's mapping is chosen again on its whole header
         self.scan_rows = scan_rows  # about this many rows waiting: scan them (then commit)
         self.groups: dict[tuple, list] = {}
@@ -156,6 +162,8 @@ class SetLoader:
 
     def offer(self, job) -> str | None:
         """Take ``job`` (returns ``None``) or say why the Python reader must read it."""
+        if job.source.info.format == "jsonl" and not self.json:
+            return "format jsonl (json_set_based off)"
         why = fallback_reason(job)
         if why is not None:
             return why
@@ -241,7 +249,7 @@ class SetLoader:
         """JSON lines: two shards of about equal size side by side (both cores), each
         decompressing and checking its files, then one ``read_json`` of them; a scan that
         fails is halved until the file is found."""
-        shards = _shards(jobs, SHARDS, size=lambda j: j.json_rows, min_size=SHARD_MIN_LINES)
+        shards = _shards(jobs, JSON_SHARDS, size=lambda j: j.json_rows, min_size=SHARD_MIN_LINES)
         if len(shards) == 1:
             outcomes = [_json_shard(self.landing, shards[0], 2)]
         else:

@@ -32,11 +32,13 @@ for the few lines flattened in Python (shape representatives, quarantined rows).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -430,22 +432,24 @@ def run_group(con, scan: JsonScan, jobs: list) -> tuple[dict[int, list], set[int
     reader = con.sql(scan.typed_sql(jobs, offsets)).to_arrow_reader(50_000)
     for batch in reader:
         table = pa.Table.from_batches([batch])
-        fis = table["__fi"]
-        values = pc.unique(fis).to_pylist()
-        for fi in values:
-            part = table if len(values) == 1 else table.filter(pc.equal(fis, fi))
+        fis = table["__fi"].to_numpy()
+        # rows come in scan order: a batch is runs of one file's rows
+        starts = [0, *(np.flatnonzero(np.diff(fis)) + 1).tolist(), len(fis)]
+        for a, b in itertools.pairwise(starts):
+            fi, part = int(fis[a]), table.slice(a, b - a)
             if fi in unsafe or pc.any(part["__unsafe"]).as_py():
                 unsafe.add(fi)
                 continue
+            job = jobs[fi]
+            job.json_seen += pc.sum(part["__nkeys"]).as_py() or 0
             firsts = part.group_by("__shape", use_threads=False).aggregate([("_source_row", "min")])
-            jobs[fi].json_seen += pc.sum(part["__nkeys"]).as_py() or 0
-            shapes = jobs[fi].json_shapes
+            shapes = job.json_shapes
             for shape, row in zip(
                 firsts["__shape"].to_pylist(), firsts["_source_row_min"].to_pylist(), strict=True
             ):
                 shapes[shape] = min(row, shapes.get(shape, row))
-            good, rejected = jobs[fi].split_set(part)
-            jobs[fi].accept(good, _EMPTY_Q)
+            good, rejected = job.split_set(part)
+            job.accept(good, _EMPTY_Q)
             if rejected.num_rows:
                 bad.setdefault(fi, []).append(rejected)
     return bad, unsafe

@@ -42,12 +42,11 @@ def homes(tmp_path_factory):
         t = 1_700_000_000 + 60 * k
         os.utime(ahead / "landing" / rel, (t, t))
     shutil.copytree(ahead / "landing", inline / "landing")  # the same bytes and mtimes
-    # the Python reader's read-ahead (the set-based path reads GA4 files with DuckDB)
-    run_ingest(ahead, set_based=False)
+    run_ingest(ahead)
     mp = pytest.MonkeyPatch()
     mp.setattr(loader, "READ_AHEAD_FILES", 0)
     try:
-        run_ingest(inline, set_based=False)
+        run_ingest(inline)
     finally:
         mp.undo()
     return ahead, inline, files

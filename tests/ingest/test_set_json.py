@@ -49,7 +49,7 @@ def ingest_both(root: Path, files: dict[str, bytes], config: str = "") -> tuple[
         if config:
             (home / "segmart.yaml").write_text(config)
     run_ingest(old, set_based=False)
-    run_ingest(new)
+    run_ingest(new, json_set_based=True)
     return old, new
 
 
@@ -319,7 +319,7 @@ def test_rerun_loads_nothing_again(tmp_path):
     files = {"ga4/events_20240311.jsonl.gz": lines(events(50))}
     _, new = ingest_both(tmp_path, files)
     before = sorted(p.name for p in (new / "raw" / "events").glob("[0-9a-f]*.parquet"))
-    report = run_ingest(new)
+    report = run_ingest(new, json_set_based=True)
     assert report.files == [] and report.unchanged == 1
     assert sorted(p.name for p in (new / "raw" / "events").glob("[0-9a-f]*.parquet")) == before
 
