@@ -1,5 +1,8 @@
 """Set-based JSON lines (GA4 BigQuery export): one DuckDB ``read_json`` per group of files.
 
+Opt-in (``run_ingest(home, json_set_based=True)``): measured slower than the vectorised
+Python reader on the 2-core box (README, "JSON lines (GA4)").
+
 Each line is parsed once, by DuckDB: the waiting files of one mapping (and compression) are
 read by one ``read_json([...], format = 'newline_delimited', columns = {...})`` whose
 ``columns`` is the group's own structure (found by DuckDB's detection over the files, every
