@@ -73,7 +73,6 @@ MAX_OPEN_FILES = 2000  # files read and waiting for their batch to be typed
 SET_SCAN_BATCHES = 2  # rows waiting for a set-based scan, in batches (DEFAULT_CHUNK_ROWS)
 READ_AHEAD_THREADS = 2  # JSON-lines files opened (parsed, flattened) ahead, side by side
 READ_AHEAD_FILES = 4  # at most this many opened files waiting for the loop (bounded memory)
-JSON_PROBE_ROWS = 200  # lines of a JSON-lines probe when DuckDB reads JSON (json_set_based)
 JSONL_NAME = re.compile(r"\.(jsonl|ndjson|json)(\.gz)?$", re.IGNORECASE)
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 log = logging.getLogger(__name__)
@@ -224,7 +223,6 @@ def run_ingest(
     entities: list[str] | None = None,
     progress: Progress | None = None,
     set_based: bool = True,
-    json_set_based: bool = False,
 ) -> IngestReport:
     """Load every new landing file of ``home`` (optionally only those of ``entities``).
 
@@ -233,8 +231,6 @@ def run_ingest(
     share a mapping and a header are typed together in one SQL query (see
     :class:`Batcher`). Each file gets its own raw/quarantine Parquet and manifest either way.
     ``set_based=False`` reads every file with the Python readers (the reference path).
-    ``json_set_based=True`` also reads GA4 JSON lines set-based (``setjson.py``); off by
-    default: it measured slower than the Python reader on the shared 2-core box (README).
     JSON lines (GA4) are read by the vectorised Python reader, opened ahead of the loop on
     two threads (:class:`ReadAhead`).
     """
@@ -249,7 +245,7 @@ def run_ingest(
     with exclusive_lock(paths.state / INGEST_LOCK, "ingest", log):
         try:
             with configured_dates(load_config(paths.root).get("ingest")):  # the date window
-                return _run_ingest(paths, wanted, progress, set_based, json_set_based)
+                return _run_ingest(paths, wanted, progress, set_based)
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise IngestDiskFull(
@@ -301,7 +297,6 @@ def _run_ingest(
     wanted: set[str] | None,
     progress: Progress | None,
     set_based: bool = True,
-    json_set_based: bool = False,
 ) -> IngestReport:
     mset = deep_check(load_mapping_set(paths.root), only_user=True)  # shipped ones are tested
     gzip_limits = GzipLimits.from_config(load_config(paths.root).get("ingest"))
@@ -316,8 +311,7 @@ def _run_ingest(
     handled = manifest.handled_index()
     rematch = rematch_needed(paths, mset)
     con = sandbox()  # one sandbox per run: connecting costs more than typing a small file
-    sets = SetLoader(paths.landing, mset=mset, json=json_set_based) if set_based else None
-    batcher = Batcher(con, paths, manifest, sets=sets)
+    batcher = Batcher(con, paths, manifest, sets=SetLoader(paths.landing) if set_based else None)
     # Oldest first, so that when two versions of an export land together the newer one gets
     # the later _ingested_at (each file gets its own timestamp) and wins deduplication.
     files = sorted(landing_files(paths.landing), key=lambda p: (p.stat().st_mtime_ns, str(p)))
@@ -349,7 +343,6 @@ def _run_ingest(
         [w[0] for w in work if not w[3] and JSONL_NAME.search(w[0].name)],
         ReaderOptions(gzip=gzip_limits),
         PROBE_ROWS if batcher.sets is not None else None,  # as _ingest_readings opens it
-        JSON_PROBE_ROWS if sets is not None and sets.json else None,
     )
     try:
         for i, (path, rel, records, unchanged) in enumerate(work, start=1):
@@ -382,16 +375,9 @@ class ReadAhead:
     chunk read), exactly what the loop would have opened itself; a reading error is raised
     by ``result()`` where the loop would have raised it."""
 
-    def __init__(
-        self,
-        paths: list[Path],
-        options: ReaderOptions,
-        probe_rows: int | None,
-        json_probe_rows: int | None = None,
-    ):
+    def __init__(self, paths: list[Path], options: ReaderOptions, probe_rows: int | None):
         self.todo = list(reversed(paths))
         self.options, self.probe_rows = options, probe_rows
-        self.json_probe_rows = json_probe_rows
         self.futures: dict[Path, Future] = {}
         self.pool = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="read-ahead")
         self._fill()
@@ -400,11 +386,7 @@ class ReadAhead:
         while self.todo and len(self.futures) < READ_AHEAD_FILES:
             path = self.todo.pop()
             self.futures[path] = self.pool.submit(
-                SourceFile,
-                path,
-                self.options,
-                probe_rows=self.probe_rows,
-                json_probe_rows=self.json_probe_rows,
+                SourceFile, path, self.options, csv_probe_rows=self.probe_rows
             )
 
     def take(self, path: Path) -> Future | None:
@@ -510,20 +492,12 @@ def _ingest_readings(
     limits = gzip_limits or GzipLimits()
     # a delimited file the set-based scan may read is probed on its first rows only
     probe_rows = PROBE_ROWS if batcher.sets is not None else None
-    json_rows = JSON_PROBE_ROWS if batcher.sets is not None and batcher.sets.json else None
     try:
         if ahead is not None:  # opened by ReadAhead with the same options
             probe = ahead.result()
         else:
-            probe = SourceFile(
-                path, ReaderOptions(gzip=limits), probe_rows=probe_rows, json_probe_rows=json_rows
-            )
+            probe = SourceFile(path, ReaderOptions(gzip=limits), csv_probe_rows=probe_rows)
         readings = choose_readings(mset, rel, probe.header)
-        partial = probe.info.format == "jsonl" and probe.options.chunk_rows != DEFAULT_CHUNK_ROWS
-        if partial and any(r.mapping is None for r in readings):
-            # the keys of a JSON-lines probe's first lines matched no mapping: all its keys
-            probe = SourceFile(path, ReaderOptions(gzip=limits))
-            readings = choose_readings(mset, rel, probe.header)
     except EmptyFile:
         result = new_result(reason="empty file: nothing to load")  # e.g. a day without events
         manifest.write(result.to_dict())
@@ -573,8 +547,7 @@ def _ingest_readings(
                 else SourceFile(
                     path,
                     ReaderOptions(gzip=limits),
-                    probe_rows=probe_rows,
-                    json_probe_rows=json_rows,
+                    csv_probe_rows=probe_rows,
                 )
             )
             source, plan = open_reading(path, mapping, source, limits)
@@ -604,14 +577,10 @@ def open_reading(path: Path, mapping: Mapping, source: SourceFile, limits: GzipL
         source = SourceFile(
             path,
             dataclasses.replace(mapping.reader, gzip=limits),
-            probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
-            json_probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
+            csv_probe_rows=rows if rows != DEFAULT_CHUNK_ROWS else None,
         )
     plan = make_plan(mapping, source.header, source.info.delimiter, source.info.preamble)
-    # a JSON-lines probe holds its first lines' keys only: a required column may come later
-    # (the whole file's header decides: FileJob.replan, setjson.settle)
-    partial = source.info.format == "jsonl" and source.options.chunk_rows != DEFAULT_CHUNK_ROWS
-    if plan.missing_required and not partial:
+    if plan.missing_required:
         raise FileRejected("; ".join(plan.missing_required))
     if mapping.drift_policy == "reject" and plan.unmapped:
         raise FileRejected(
@@ -765,24 +734,6 @@ class FileJob:
         self.agg = Aggregator(plan.mapping, ent) if plan.mapping.aggregate else None
         self.identifying = identifying_columns(plan.mapping)
         self.identified = not self.identifying
-
-    def replan(self) -> None:
-        """Plan the reading again on the whole file's header (a JSON-lines probe held only
-        its first lines' keys): drift notes, the columns and the SQL of the whole file."""
-        src = self.source
-        plan = make_plan(self.plan.mapping, src.header, src.info.delimiter, src.info.preamble)
-        if plan.missing_required:  # as open_reading rejects it: before reader and drift
-            self.result.reader, self.result.drift = "", []
-            raise FileRejected("; ".join(plan.missing_required))
-        if self.plan.mapping.drift_policy == "reject" and plan.unmapped:
-            raise FileRejected(
-                f"schema drift (policy reject): unexpected column(s) {', '.join(plan.unmapped)}"
-            )
-        plan.date_order = self.plan.date_order
-        self.plan = plan
-        self.result.drift = plan.drift_notes
-        self.columns = sql_columns(plan)
-        self.sql = compile_sql(plan, [ROW_COLUMN, *LINEAGE_COLUMNS, *self.columns])
 
     @classmethod
     def rejected(cls, path, rel, file_hash, result, paths) -> FileJob:
@@ -951,15 +902,13 @@ class Batcher:
             if job.source.options.chunk_rows != DEFAULT_CHUNK_ROWS:  # a probe: open it whole
                 opts = dataclasses.replace(job.source.options, chunk_rows=DEFAULT_CHUNK_ROWS)
                 job.source = SourceFile(job.path, opts)
-                if job.source.info.format == "jsonl":  # the probe saw the first lines' keys
-                    job.replan()
             for k, chunk in enumerate(job.source.chunks()):
                 if k == 1:  # more than one chunk: keep the file's row order, no batching
                     self.flush_groups()
                 self._add(job, chunk)
                 if k >= 1:
                     self.flush_groups()
-        except (ReadError, UnicodeError, FileRejected) as exc:  # unreadable further down
+        except (ReadError, UnicodeError) as exc:  # unreadable further down the file
             job.fail(exc)
         job.read_all = True
         if job.pending == 0:

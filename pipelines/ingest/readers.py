@@ -367,14 +367,12 @@ class SourceFile:
         options: ReaderOptions | None = None,
         *,
         vectorised_json: bool = True,
-        probe_rows: int | None = None,
-        json_probe_rows: int | None = None,
+        csv_probe_rows: int | None = None,
     ):
         """``vectorised_json=False`` parses JSON lines one by one (the reference path that
         the vectorised one is tested and benchmarked against); the output is the same.
-        ``probe_rows`` / ``json_probe_rows``: a delimited / JSON-lines file's first chunk has
-        only this many rows (the loader's probe of a file the set-based scan may read; a
-        delimited file's header is the same, a JSON-lines file's holds those lines' keys)."""
+        ``csv_probe_rows``: a delimited file's first chunk has only this many rows (the
+        loader's probe of a file the set-based scan may read; the header is the same)."""
         self.path = Path(path)
         self.options = options or ReaderOptions()
         self.vectorised_json = vectorised_json
@@ -393,9 +391,8 @@ class SourceFile:
             stream.close()
         if self.options.format:
             fmt = self.options.format
-        rows = {"csv": probe_rows, "jsonl": json_probe_rows}.get(fmt)
-        if rows:
-            self.options = dataclasses.replace(self.options, chunk_rows=rows)
+        if csv_probe_rows and fmt == "csv":
+            self.options = dataclasses.replace(self.options, chunk_rows=csv_probe_rows)
         self.info = FileInfo(format=fmt, compression=compression)
         self._iter: Iterator[SourceChunk] = self._make_iterator()
         # Prime the first chunk: header detection (and JSON keys) happen while reading it.

@@ -36,7 +36,6 @@ import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -47,27 +46,12 @@ import pyarrow.parquet as pq
 from pipelines.core.contract import QUARANTINE_SCHEMA
 from pipelines.ingest.mapping import norm
 from pipelines.ingest.readers import ROW_COLUMN, _to_string
-from pipelines.ingest.setjson import (
-    SAMPLE_ROWS,
-    JsonScan,
-    Unsupported,
-    estimated_rows,
-    json_fallback,
-    prepare,
-    quarantine_records,
-    run_group,
-    settle,
-)
 from pipelines.ingest.transform import LINEAGE_COLUMNS, compile_sql, lit, q
 
 PROBE_ROWS = 2_000  # rows the loader's probe of a delimited file parses in Python
 BATCH_ROWS = 50_000  # rows per Arrow batch streamed out of the typing query
 SHARDS = 2  # concurrent scans per group (each scan numbers its rows in one stream)
 SHARD_MIN_BYTES = 16 << 20  # a smaller group is one scan (planning a scan costs ~0.2 s)
-SHARD_MIN_LINES = 20_000  # JSON lines: a smaller group is one scan
-# JSON lines: one scan on 2 threads; two single-thread shards measured slower (41 vs 29 s for
-# 300 GA4 days on the shared 2-core box, load 9: the shards' Python work shares one GIL)
-JSON_SHARDS = 1
 MAX_GROUP_FILES = 2_000
 _QUARANTINE_EMPTY = QUARANTINE_SCHEMA.empty_table()
 _GLOB = re.compile(r"[*?\[\]{}]")
@@ -96,8 +80,6 @@ def fallback_reason(job) -> str | None:
         return "glob character in the file path"
     if info.format == "parquet":
         return _parquet_fallback(job)
-    if info.format == "jsonl":
-        return json_fallback(job)
     if info.format != "csv":
         return f"format {info.format}"
     if info.compression:
@@ -149,12 +131,8 @@ def _cell_sql(x: str, t: pa.DataType) -> str | None:
 class SetLoader:
     """Readings waiting for their set-based scan, grouped by typing SQL and header."""
 
-    def __init__(
-        self, landing: Path, scan_rows: int = 2 * BATCH_ROWS, mset=None, json: bool = False
-    ):
+    def __init__(self, landing: Path, scan_rows: int = 2 * BATCH_ROWS):
         self.landing = Path(landing)
-        self.json = json  # GA4 JSON lines read set-based too (setjson.py; opt-in)
-        self.mset = mset  # a JSON file's mapping is chosen again on its whole header
         self.scan_rows = scan_rows  # about this many rows waiting: scan them (then commit)
         self.groups: dict[tuple, list] = {}
         self.files = 0
@@ -162,17 +140,12 @@ class SetLoader:
 
     def offer(self, job) -> str | None:
         """Take ``job`` (returns ``None``) or say why the Python reader must read it."""
-        if job.source.info.format == "jsonl" and not self.json:
-            return "format jsonl (json_set_based off)"
         why = fallback_reason(job)
         if why is not None:
             return why
         info = job.source.info
-        if info.format == "jsonl":  # one read_json per mapping (the files' keys vary)
-            key = ("jsonl", job.plan.mapping.name, job.result.entity, info.compression)
-        else:
-            schema = str(pq.read_schema(job.path)) if info.format == "parquet" else ""
-            key = (job.sql, tuple(job.plan.header), info.format, info.delimiter, schema)
+        schema = str(pq.read_schema(job.path)) if info.format == "parquet" else ""
+        key = (job.sql, tuple(job.plan.header), info.format, info.delimiter, schema)
         self.groups.setdefault(key, []).append(job)
         self.files += 1
         self.rows += _estimated_rows(job)
@@ -191,9 +164,6 @@ class SetLoader:
 
     def _flush_group(self, jobs: list, python: Callable, finish: Callable) -> None:
         job0 = jobs[0]
-        if job0.source.info.format == "jsonl":
-            self._flush_json(jobs, python, finish)
-            return
         scan = ScanSpec(job0.plan.header, job0.source.info.delimiter, job0.source.options)
         if job0.source.info.format == "parquet":
             scan = ParquetScan(job0.plan.header, pq.read_schema(job0.path))
@@ -245,112 +215,10 @@ class SetLoader:
             job.read_all = True
         finish(*taken)
 
-    def _flush_json(self, jobs: list, python: Callable, finish: Callable) -> None:
-        """JSON lines: two shards of about equal size side by side (both cores), each
-        decompressing and checking its files, then one ``read_json`` of them; a scan that
-        fails is halved until the file is found."""
-        shards = _shards(jobs, JSON_SHARDS, size=lambda j: j.json_rows, min_size=SHARD_MIN_LINES)
-        if len(shards) == 1:
-            outcomes = [_json_shard(self.landing, shards[0], 2)]
-        else:
-            with ThreadPoolExecutor(len(shards)) as pool:
-                futures = [pool.submit(_json_shard, self.landing, s, 1) for s in shards]
-                outcomes = [f.result() for f in futures]
-        for outcome in outcomes:
-            self._settle_json(outcome, python, finish)
-
-    def _settle_json(self, out: JsonOutcome, python: Callable, finish: Callable) -> None:
-        def to_python(job, why: str) -> None:
-            job.abort()
-            job.reset()
-            job.json_lines = None
-            job.result.read_by, job.result.read_by_why = "python", why
-            python(job)
-
-        for job, why in out.refused:  # their bytes: the Python reader reads them
-            to_python(job, why)
-        jobs = out.jobs
-        if out.error is not None:
-            for job in jobs:
-                job.abort()
-                job.reset()
-            if len(jobs) == 1:
-                to_python(jobs[0], f"DuckDB cannot read it: {str(out.error).splitlines()[0]}")
-                return
-            half = len(jobs) // 2
-            for part in (jobs[:half], jobs[half:]):
-                self._settle_json(_json_shard(self.landing, part, 2, out.sample), python, finish)
-            return
-        taken = []
-        for fi, job in enumerate(jobs):
-            why = out.scan.special_rows if fi in out.unsafe else None
-            if why is None:
-                try:
-                    why = settle(job, out.scan, self.mset)
-                except Unsupported as exc:
-                    why = str(exc)
-            if why is not None and why.startswith("KEYS:") and out.sample != -1:
-                # keys the sampled structure missed: the file alone, its every line detected
-                job.abort()
-                job.reset()
-                self._settle_json(_json_shard(self.landing, [job], 2, -1), python, finish)
-                continue
-            if why is not None:
-                to_python(job, why.removeprefix("KEYS:"))
-                continue
-            if fi in out.bad:
-                empty = job.entity.arrow_schema().empty_table()
-                job.accept(empty, quarantine_records(job, out.bad[fi]))
-            job.result.read_by, job.result.read_by_why = "duckdb", ""
-            job.read_all = True
-            job.json_lines = None  # the decompressed lines are not needed any more
-            taken.append(job)
-        finish(*taken)
-
-
-@dataclass
-class JsonOutcome:
-    """What one JSON shard did: the files it refused by their bytes, the files it scanned
-    (``jobs``) and either the scan's results or its error."""
-
-    jobs: list
-    refused: list = field(default_factory=list)  # (job, why the Python reader reads it)
-    scan: JsonScan | None = None
-    bad: dict = field(default_factory=dict)  # file index → rows to quarantine
-    unsafe: set = field(default_factory=set)
-    error: Exception | None = None
-    sample: int = SAMPLE_ROWS
-
-
-def _json_shard(landing: Path, jobs: list, threads: int, sample: int = SAMPLE_ROWS):
-    """Decompress and check the files not checked yet (:func:`setjson.prepare`), then read
-    the others with one ``read_json`` (structure detected from ``sample`` lines; -1: all)."""
-    out = JsonOutcome(jobs=[], sample=sample)
-    for job in jobs:
-        why = prepare(job) if getattr(job, "json_lines", None) is None else None
-        if why is None:
-            out.jobs.append(job)
-        else:
-            out.refused.append((job, why))
-    if not out.jobs:
-        return out
-    con = connect(landing, threads)
-    try:
-        out.scan = JsonScan(out.jobs, out.jobs[0].source.info.compression, con, sample)
-        out.bad, out.unsafe = run_group(con, out.scan, out.jobs)
-    except (duckdb.Error, Unsupported, pa.ArrowException) as exc:
-        out.error = exc
-    finally:
-        con.close()
-    return out
-
 
 def _estimated_rows(job) -> int:
     """The rows of a file: all of them when the probe read the whole file, else its size
     over the bytes per line of its first 64 kB."""
-    if job.source.info.format == "jsonl":
-        job.json_rows = estimated_rows(job)
-        return job.json_rows
     first = getattr(job.source, "_first", None)
     seen = first.table.num_rows if first is not None else 0
     if seen < job.source.options.chunk_rows:
@@ -361,12 +229,10 @@ def _estimated_rows(job) -> int:
     return max(seen, int(job.path.stat().st_size / per_line))
 
 
-def _shards(jobs: list, n: int, size=None, min_size: int = SHARD_MIN_BYTES) -> list[list]:
-    """Split files into at most ``n`` lists of about equal size (bytes unless ``size`` says
-    otherwise; order kept in each)."""
-    size = size or (lambda j: j.path.stat().st_size)
-    sizes = {id(j): max(size(j), 1) for j in jobs}
-    if len(jobs) < 2 or n < 2 or sum(sizes.values()) < min_size:
+def _shards(jobs: list, n: int) -> list[list]:
+    """Split files into at most ``n`` lists of about equal bytes (order kept in each)."""
+    sizes = {id(j): max(j.path.stat().st_size, 1) for j in jobs}
+    if len(jobs) < 2 or n < 2 or sum(sizes.values()) < SHARD_MIN_BYTES:
         return [jobs]
     loads = [0] * n
     out: list[list] = [[] for _ in range(n)]
