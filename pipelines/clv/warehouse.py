@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.core.signatures import query_fingerprint, record_signature
+from pipelines.core.signatures import query_fingerprint, record_signature, table_exists
 
 ML_SCHEMA = "ml"
 ORDERS_RELATION = "marts.fct_orders"
@@ -102,13 +102,7 @@ def connect(warehouse: Path, settings: dict | None = None) -> duckdb.DuckDBPyCon
 
 def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
     schema, name = relation.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
+    return table_exists(con, schema, name)
 
 
 def read_purchases(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.Timestamp | None]:

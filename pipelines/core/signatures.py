@@ -82,7 +82,8 @@ def step_signature(code: str, config: str, fingerprints: dict[str, object]) -> s
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the connection's catalog."""
     return bool(
         con.execute(
             "select count(*) from information_schema.tables "
@@ -94,7 +95,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
 
 def stored_signature(con: duckdb.DuckDBPyConnection, schema: str, step: str) -> str | None:
     """The signature recorded with the step's outputs, None when there is none."""
-    if not _table_exists(con, schema, SIGNATURES_TABLE):
+    if not table_exists(con, schema, SIGNATURES_TABLE):
         return None
     row = con.execute(
         f"select signature from {schema}.{SIGNATURES_TABLE} where step = ?", [step]
@@ -107,7 +108,7 @@ def unchanged(
 ) -> bool:
     """True when the stored signature equals ``signature`` and every output table exists."""
     return stored_signature(con, schema, step) == signature and all(
-        _table_exists(con, schema, table) for table in outputs
+        table_exists(con, schema, table) for table in outputs
     )
 
 
